@@ -1,0 +1,1 @@
+"""Evaluation metrics (the depth, tracking and anticipation metrics come with the probe issues)."""

@@ -1,0 +1,1 @@
+"""Utilities: upstream compatibility fixes (:mod:`.compat`)."""

@@ -1,0 +1,306 @@
+"""Every fix for upstream breakage, in one place.
+
+Each fix says what breaks, in which versions, and acts only when the breakage is
+present, so that it becomes a no-op once upstream is fixed. The import-time fixes are
+applied by :func:`apply_import_fixes`, which ``mmivnext/__init__.py`` calls before
+anything imports torchvision or ``mmaction.models``. The launch-time fixes
+(:func:`init_cpu_distributed`, :class:`AnyDeviceAmpOptimWrapper` in
+:mod:`mmivnext.engine.optimizers`) are used by ``tools/train.py``.
+
+Fixes, with their tests in ``tests/test_utils/test_compat.py``:
+
+1. torchvision on CPU-only torch (:func:`fix_torchvision_cpu_import`).
+2. mmaction2 1.2.0's wheel lacks ``mmaction/models/localizers/drn``
+   (:func:`fix_mmaction_missing_drn`).
+3. mmaction2 1.2.0's VindLU models cannot import under transformers 5
+   (:func:`fix_mmaction_vindlu_import`).
+4. torch >= 2.6 loads checkpoints with ``weights_only=True`` and rejects the
+   non-tensor state MMEngine writes into resume checkpoints
+   (:func:`allow_mmengine_resume_state`).
+5. MMEngine 0.10's ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrapper
+   defaults to ``device_ids=[LOCAL_RANK]``; both fail without CUDA
+   (:func:`init_cpu_distributed`).
+6. MMEngine 0.10's ``AmpOptimWrapper`` refuses to build without an accelerator
+   (``mmivnext.engine.optimizers.AnyDeviceAmpOptimWrapper``).
+"""
+import copy
+import glob
+import importlib
+import importlib.util
+import os
+import sys
+import types
+from typing import List, Optional
+
+import torch
+
+# Library objects defined by fix 1; kept alive for the life of the process, since
+# dropping a ``torch.library.Library`` removes what it defined.
+_TORCHVISION_SCHEMA_LIBS: List[torch.library.Library] = []
+
+#: Schemas of the torchvision operators that ``torchvision/_meta_registrations.py``
+#: registers fake kernels for unconditionally (torchvision 0.17 to at least 0.28).
+TORCHVISION_FAKE_REGISTERED_OPS = {
+    'nms': 'nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor',
+    'qnms': 'qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor',
+}
+
+
+def _torchvision_extension_loads() -> bool:
+    """Whether torchvision's compiled ``_C`` extension loads into this torch.
+
+    Loads it the way torchvision itself does (``torch.ops.load_library``), so a
+    success is no extra cost: torchvision's own load is then a no-op.
+    """
+    spec = importlib.util.find_spec('torchvision')
+    if spec is None or not spec.submodule_search_locations:
+        return True  # not installed: nothing to fix
+    pkg_dir = list(spec.submodule_search_locations)[0]
+    libs = glob.glob(os.path.join(pkg_dir, '_C.*so')) + glob.glob(
+        os.path.join(pkg_dir, '_C.*pyd'))
+    for lib in libs:
+        try:
+            torch.ops.load_library(lib)
+            return True
+        except (OSError, RuntimeError):
+            pass
+    return False
+
+
+def fix_torchvision_cpu_import() -> bool:
+    """Let torchvision import when its C++ extension cannot load.
+
+    Why: the torchvision wheels on PyPI (0.28.0 here) are linked against CUDA
+    builds of torch. Under a CPU-only torch (``torch==2.13.0+cpu``) their ``_C``
+    extension fails to load; torchvision tolerates that everywhere except in
+    ``_meta_registrations.py``, which registers fake kernels for
+    ``torchvision::nms`` and ``torchvision::qnms`` and raises
+    ``RuntimeError: operator torchvision::nms does not exist``. timm and
+    transformers import torchvision, so nothing works.
+
+    Fix: declare those two operator schemas (no kernels) before torchvision is
+    imported. torchvision's Python parts (transforms, models) then work; its
+    compiled ops still raise torchvision's own "Couldn't load custom C++ ops".
+
+    Returns:
+        bool: True if the schemas were declared (the fix was needed).
+    """
+    if 'torchvision' in sys.modules or _TORCHVISION_SCHEMA_LIBS:
+        return False
+    if _torchvision_extension_loads():
+        return False
+    lib = torch.library.Library('torchvision', 'DEF')  # noqa: TOR901
+    for schema in TORCHVISION_FAKE_REGISTERED_OPS.values():
+        lib.define(schema)
+    _TORCHVISION_SCHEMA_LIBS.append(lib)
+    return True
+
+
+class _MissingUpstreamModel:
+    """Stands for a model whose source file is missing from an installed wheel."""
+
+    missing_file = ''
+
+    def __init__(self, *args, **kwargs):
+        raise ImportError(
+            f'{type(self).__name__} cannot be used: its source file '
+            f'{self.missing_file} is missing from the installed mmaction2 '
+            'wheel. Install mmaction2 from source to use it.')
+
+
+def fix_mmaction_missing_drn() -> bool:
+    """Provide the ``mmaction.models.localizers.drn`` module missing from 1.2.0.
+
+    Why: the mmaction2 1.2.0 wheel ships ``localizers/__init__.py`` with
+    ``from .drn.drn import DRN`` but not the ``drn`` folder, so
+    ``import mmaction.models`` raises ``ModuleNotFoundError``.
+
+    Fix: if the module cannot be found, register a module in ``sys.modules``
+    whose ``DRN`` raises an ImportError that explains the missing file when it
+    is built. Nothing is registered in mmaction2's registry.
+
+    Returns:
+        bool: True if the module was provided (the fix was needed).
+    """
+    name = 'mmaction.models.localizers.drn'
+    if name in sys.modules:
+        return False
+    localizers = importlib.util.find_spec('mmaction')
+    if localizers is None:
+        return False
+    base = list(localizers.submodule_search_locations)[0]
+    if os.path.exists(os.path.join(base, 'models', 'localizers', 'drn')):
+        return False
+    package = types.ModuleType(name)
+    package.__path__ = []  # a package, so that ``drn.drn`` resolves
+    module = types.ModuleType(f'{name}.drn')
+    module.DRN = type('DRN', (_MissingUpstreamModel, ),
+                      dict(missing_file='mmaction/models/localizers/drn/'))
+    package.drn = module
+    sys.modules[name] = package
+    sys.modules[module.__name__] = module
+    return True
+
+
+#: Names that mmaction2 1.2.0's VindLU modules import from transformers.
+VINDLU_TRANSFORMERS_IMPORTS = (
+    ('transformers.modeling_utils', 'apply_chunking_to_forward'),
+    ('transformers.modeling_utils', 'find_pruneable_heads_and_indices'),
+    ('transformers.modeling_utils', 'prune_linear_layer'),
+    ('transformers.file_utils', 'add_start_docstrings'),
+)
+
+
+def _vindlu_imports_resolve() -> bool:
+    for module_name, attr in VINDLU_TRANSFORMERS_IMPORTS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            return False
+        if not hasattr(module, attr):
+            return False
+    return True
+
+
+def fix_mmaction_vindlu_import() -> bool:
+    """Keep ``import mmaction.models`` working when VindLU cannot import.
+
+    Why: mmaction2 1.2.0 imports its VindLU models whenever transformers>=4.28
+    is installed, but they import helpers that transformers 5 removed from
+    ``transformers.modeling_utils``, so ``import mmaction.models`` fails.
+
+    Fix: when those imports do not resolve, set mmaction2's own switch
+    ``mmaction.utils.dependency.WITH_MULTIMODAL`` to False before
+    ``mmaction.models`` is imported. mmaction2 then registers its placeholders
+    for the VindLU models, which raise a clear error if built.
+
+    Returns:
+        bool: True if the switch was turned off (the fix was needed).
+    """
+    if importlib.util.find_spec('mmaction') is None:
+        return False
+    dependency = importlib.import_module('mmaction.utils.dependency')
+    if not dependency.WITH_MULTIMODAL or _vindlu_imports_resolve():
+        return False
+    if 'mmaction.models' in sys.modules:
+        raise RuntimeError(
+            'mmaction.models was imported before mmivnext could disable its '
+            'VindLU imports, which fail under transformers '
+            f'{importlib.import_module("transformers").__version__}. Import '
+            'mmivnext before mmaction.models.')
+    dependency.WITH_MULTIMODAL = False
+    return True
+
+
+#: Globals in MMEngine resume checkpoints (message hub history, numpy arrays
+#: and scalars) that are safe to rebuild: data containers, no code.
+MMENGINE_RESUME_SAFE_GLOBALS = (
+    'mmengine.logging.history_buffer.HistoryBuffer',
+    'numpy.core.multiarray._reconstruct',
+    'numpy._core.multiarray._reconstruct',
+    'numpy.core.multiarray.scalar',
+    'numpy._core.multiarray.scalar',
+    'numpy.ndarray',
+    'numpy.dtype',
+)
+
+
+def _import_object(path: str):
+    module_name, attr = path.rsplit('.', 1)
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        return None
+
+
+def allow_mmengine_resume_state() -> bool:
+    """Let ``weights_only`` loading accept MMEngine's resume checkpoints.
+
+    Why: since torch 2.6 ``torch.load`` defaults to ``weights_only=True``, and
+    MMEngine 0.10 calls it without the argument. Resume checkpoints hold the
+    message hub (``HistoryBuffer`` objects of numpy arrays), so
+    ``Runner.resume`` raises ``UnpicklingError: Weights only load failed``.
+
+    Fix: add exactly those data classes (and numpy's array/dtype/scalar
+    rebuilders) to torch's allowlist of safe globals. Loading stays
+    ``weights_only``: no checkpoint, ours or a third party's, runs arbitrary
+    pickled code; a checkpoint holding anything else still fails with torch's
+    message naming the global.
+
+    Returns:
+        bool: True if globals were added (the fix was needed).
+    """
+    if not hasattr(torch.serialization, 'add_safe_globals'):
+        return False  # torch < 2.4 loads with full pickle by default
+    import numpy as np
+    objects = [_import_object(p) for p in MMENGINE_RESUME_SAFE_GLOBALS]
+    # numpy dtypes pickle as their DType classes (``numpy.dtypes.Float64DType``).
+    objects += [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64,
+                                             np.int32, np.int64, np.bool_)]
+    torch.serialization.add_safe_globals([o for o in objects if o is not None])
+    return True
+
+
+def apply_import_fixes() -> dict:
+    """Apply every import-time fix that is needed; return which ones acted."""
+    return dict(
+        torchvision_cpu_import=fix_torchvision_cpu_import(),
+        mmaction_missing_drn=fix_mmaction_missing_drn(),
+        mmaction_vindlu_import=fix_mmaction_vindlu_import(),
+        mmengine_resume_state=allow_mmengine_resume_state(),
+    )
+
+
+def init_cpu_distributed(cfg, backend: str = 'gloo') -> bool:
+    """Start ``torch.distributed`` for a CPU run launched by torchrun or Slurm.
+
+    Why: MMEngine 0.10's ``init_dist`` calls ``torch.cuda.set_device`` and its
+    runner wraps models in DDP with ``device_ids=[LOCAL_RANK]``; both fail
+    without CUDA.
+
+    Fix: if no accelerator is available and the run is distributed, initialise
+    the process group (gloo) from the launcher's environment ourselves, since
+    the runner skips ``init_dist`` when a group exists, and set
+    ``model_wrapper_cfg.device_ids = None``, which wins over the runner's
+    default. The caller's config is updated in place (it is the run's config);
+    other ``model_wrapper_cfg`` keys are kept.
+
+    Args:
+        cfg (mmengine.Config): The run's config; ``cfg.launcher`` says how the
+            run was launched (``'none'``, ``'pytorch'``, ``'slurm'``).
+        backend (str): The process-group backend. Defaults to ``'gloo'``.
+
+    Returns:
+        bool: True if the process group was initialised here.
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        if launcher == 'slurm':
+            _export_slurm_env()
+        elif launcher != 'pytorch':
+            raise ValueError(
+                f'launcher={launcher!r} is not supported on CPU; use '
+                "'pytorch' (torchrun) or 'slurm'.")
+        dist.init_process_group(backend=backend)
+    wrapper = copy.deepcopy(
+        cfg.get('model_wrapper_cfg', None)
+        or dict(type='MMDistributedDataParallel'))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    return True
+
+
+def _export_slurm_env(port: Optional[int] = None) -> None:
+    """Translate Slurm's variables into the ones ``init_process_group`` reads."""
+    import subprocess
+    node_list = os.environ['SLURM_NODELIST']
+    addr = subprocess.getoutput(
+        f'scontrol show hostname {node_list} | head -n1')
+    os.environ.setdefault('MASTER_ADDR', addr)
+    os.environ.setdefault('MASTER_PORT', str(port or 29500))
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = os.environ['SLURM_LOCALID']
