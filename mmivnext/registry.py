@@ -89,7 +89,7 @@ PARAM_SCHEDULERS = Registry('parameter scheduler',
 
 # Evaluation and logging.
 METRICS = Registry('metric', parent=MMACTION_METRICS, scope=SCOPE,
-                   locations=['mmivnext.evaluation', 'mmaction.evaluation'])
+                   locations=['mmaction.evaluation'])
 EVALUATOR = Registry('evaluator', parent=MMACTION_EVALUATOR, scope=SCOPE,
                      locations=['mmaction.evaluation'])
 VISUALIZERS = Registry('visualizer', parent=MMACTION_VISUALIZERS, scope=SCOPE,

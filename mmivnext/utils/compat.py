@@ -15,8 +15,11 @@ Fixes, with their tests in ``tests/test_utils/test_compat.py``:
 3. mmaction2 1.2.0's VindLU models cannot import under transformers 5
    (:func:`fix_mmaction_vindlu_import`).
 4. torch >= 2.6 loads checkpoints with ``weights_only=True`` and rejects the
-   non-tensor state MMEngine writes into resume checkpoints
-   (:func:`allow_mmengine_resume_state`).
+   non-tensor state MMEngine 0.10 writes into its checkpoints: numpy arrays
+   (:func:`allow_numpy_arrays_in_checkpoints`) and the message hub's
+   ``HistoryBuffer`` objects (``mmivnext.engine.hooks.WeightsOnlyCheckpointHook``,
+   which every mmivnext config enables). Together they keep every load,
+   resume included, weights-only.
 5. MMEngine 0.10's ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrapper
    defaults to ``device_ids=[LOCAL_RANK]``; both fail without CUDA
    (:func:`init_cpu_distributed`).
@@ -192,10 +195,10 @@ def fix_mmaction_vindlu_import() -> bool:
     return True
 
 
-#: Globals in MMEngine resume checkpoints (message hub history, numpy arrays
-#: and scalars) that are safe to rebuild: data containers, no code.
-MMENGINE_RESUME_SAFE_GLOBALS = (
-    'mmengine.logging.history_buffer.HistoryBuffer',
+#: numpy's array, dtype and scalar rebuilders: data, no code (torch's docs list
+#: them as the globals to allow for numpy content). Both module spellings, since
+#: numpy 2 renamed ``numpy.core`` to ``numpy._core``.
+NUMPY_SAFE_GLOBALS = (
     'numpy.core.multiarray._reconstruct',
     'numpy._core.multiarray._reconstruct',
     'numpy.core.multiarray.scalar',
@@ -213,19 +216,18 @@ def _import_object(path: str):
         return None
 
 
-def allow_mmengine_resume_state() -> bool:
-    """Let ``weights_only`` loading accept MMEngine's resume checkpoints.
+def allow_numpy_arrays_in_checkpoints() -> bool:
+    """Let ``weights_only`` loading rebuild numpy arrays and scalars.
 
     Why: since torch 2.6 ``torch.load`` defaults to ``weights_only=True``, and
-    MMEngine 0.10 calls it without the argument. Resume checkpoints hold the
-    message hub (``HistoryBuffer`` objects of numpy arrays), so
-    ``Runner.resume`` raises ``UnpicklingError: Weights only load failed``.
+    MMEngine 0.10 calls it without the argument, while MMEngine's checkpoints
+    hold numpy arrays and scalars (message hub histories, runtime info). Loading
+    them raises ``UnpicklingError: Weights only load failed``.
 
-    Fix: add exactly those data classes (and numpy's array/dtype/scalar
-    rebuilders) to torch's allowlist of safe globals. Loading stays
-    ``weights_only``: no checkpoint, ours or a third party's, runs arbitrary
-    pickled code; a checkpoint holding anything else still fails with torch's
-    message naming the global.
+    Fix: add numpy's array, dtype and scalar rebuilders to torch's allowlist of
+    safe globals. Loading stays ``weights_only``: no checkpoint, ours or a third
+    party's, runs pickled code, and one holding anything else still fails with
+    torch's message naming the global.
 
     Returns:
         bool: True if globals were added (the fix was needed).
@@ -233,10 +235,13 @@ def allow_mmengine_resume_state() -> bool:
     if not hasattr(torch.serialization, 'add_safe_globals'):
         return False  # torch < 2.4 loads with full pickle by default
     import numpy as np
-    objects = [_import_object(p) for p in MMENGINE_RESUME_SAFE_GLOBALS]
+    objects = [_import_object(p) for p in NUMPY_SAFE_GLOBALS]
     # numpy dtypes pickle as their DType classes (``numpy.dtypes.Float64DType``).
-    objects += [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64,
-                                             np.int32, np.int64, np.bool_)]
+    objects += [
+        type(np.dtype(t)) for t in (np.float16, np.float32, np.float64,
+                                    np.int8, np.uint8, np.int32, np.int64,
+                                    np.bool_)
+    ]
     torch.serialization.add_safe_globals([o for o in objects if o is not None])
     return True
 
@@ -247,7 +252,7 @@ def apply_import_fixes() -> dict:
         torchvision_cpu_import=fix_torchvision_cpu_import(),
         mmaction_missing_drn=fix_mmaction_missing_drn(),
         mmaction_vindlu_import=fix_mmaction_vindlu_import(),
-        mmengine_resume_state=allow_mmengine_resume_state(),
+        numpy_in_checkpoints=allow_numpy_arrays_in_checkpoints(),
     )
 
 

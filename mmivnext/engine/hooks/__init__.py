@@ -1,1 +1,4 @@
-"""TODO"""
+"""Runner hooks."""
+from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
+
+__all__ = ['WeightsOnlyCheckpointHook']

@@ -1,1 +1,4 @@
-"""TODO"""
+"""Optimizer wrappers."""
+from .amp_optim_wrapper import AnyDeviceAmpOptimWrapper
+
+__all__ = ['AnyDeviceAmpOptimWrapper']
