@@ -1,0 +1,42 @@
+# The synthetic demo set (moving shapes, 12 classes) for pretraining on a CPU in
+# minutes: write it with `python tools/data/make_demo_videos.py` (120 train and
+# 40 val videos of 32 frames at 64x64 in data/demo_videos). Labels are ignored
+# here. The classes are told apart by the direction of motion, as in SthSth V2,
+# so there is no flip. 8 frames at 56 px (4x4 patches of 14 px) keep a step
+# cheap; inheriting configs change these as described in k400_unlabeled.py.
+dataset_type = 'UnlabeledVideoDataset'
+data_root = 'data/demo_videos'
+ann_file_train = 'data/demo_videos/train.txt'
+# For probe configs that inherit this file; pretraining has no validation.
+data_root_val = 'data/demo_videos'
+ann_file_val = 'data/demo_videos/val.txt'
+num_frames = 8
+img_size = 56
+
+train_pipeline = [
+    dict(type='DecordInit'),
+    # TSN-style sparse sampling (see k400_unlabeled.py).
+    dict(type='UniformSample', clip_len=num_frames, num_clips=1),
+    dict(type='DecordDecode'),
+    dict(
+        type='MultiScaleCrop',
+        input_size=img_size,
+        scales=(1, 0.875, 0.75, 0.66),
+        random_crop=False,
+        max_wh_scale_gap=1),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'),  # [1, 3, T, H, W] uint8
+    dict(type='PackActionInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file_train,
+        data_prefix=dict(video=data_root),
+        pipeline=train_pipeline,
+        on_corrupt='raise'))  # generated files: any failure is a bug

@@ -1,0 +1,58 @@
+# Unlabeled Kinetics-style videos for pretraining (K400, K710: only the list and
+# the folder differ). The list has mmaction2's VideoDataset format, one
+# "<path relative to data_root> [label]" per line; labels are ignored.
+# Paper Table 13 (Stage 1): 16 frames by sparse sampling, 224 px,
+# MultiScaleCrop [1, 0.875, 0.75, 0.66], horizontal flip.
+#
+# Inheriting configs change the variables below, then rebuild what uses them:
+# `train_pipeline` for `num_frames` / `img_size` / `flip_ratio` (lists are
+# replaced, not merged), and
+#     train_dataloader = dict(dataset=dict(
+#         ann_file=ann_file_train, data_prefix=dict(video=data_root),
+#         pipeline=train_pipeline))
+# (dicts are merged, so only the changed keys are needed).
+dataset_type = 'UnlabeledVideoDataset'
+data_root = 'data/kinetics400/videos_train'
+ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
+# For probe configs that inherit this file; pretraining has no validation.
+data_root_val = 'data/kinetics400/videos_val'
+ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
+num_frames = 16
+img_size = 224
+flip_ratio = 0.5
+
+train_pipeline = [
+    dict(type='DecordInit'),
+    # TSN-style sparse sampling, as in VideoMAE / InternVideo2 pretraining: the
+    # video is cut into `num_frames` equal segments and one frame is drawn at
+    # random from each, so a clip spans the whole video whatever its length.
+    # (SampleFrames draws `clip_len` consecutive frames per clip, or with
+    # clip_len=1 packs the frames as separate clips, not one NCTHW clip.)
+    dict(type='UniformSample', clip_len=num_frames, num_clips=1),
+    dict(type='DecordDecode'),
+    # Crop sizes are the given fractions of the short side of the decoded
+    # frames; width and height scales differ by at most one level.
+    dict(
+        type='MultiScaleCrop',
+        input_size=img_size,
+        scales=(1, 0.875, 0.75, 0.66),
+        random_crop=False,
+        max_wh_scale_gap=1),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='Flip', flip_ratio=flip_ratio),
+    dict(type='FormatShape', input_format='NCTHW'),  # [1, 3, T, H, W] uint8
+    dict(type='PackActionInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=32,  # per GPU: the paper's 2048 over 64 GPUs
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file_train,
+        data_prefix=dict(video=data_root),
+        pipeline=train_pipeline,
+        # Web-crawled sets hold a few broken files: log and replace them.
+        on_corrupt='skip'))
