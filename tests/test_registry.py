@@ -17,15 +17,15 @@ def _registries():
     }
 
 
-def test_every_registry_is_a_scoped_descendant_of_mmengine():
+def test_every_registry_is_a_scoped_child_of_mmengine_root():
+    import mmengine.registry as root
     registries = _registries()
     for name in ('MODELS', 'DATASETS', 'TRANSFORMS', 'HOOKS', 'METRICS',
                  'OPTIM_WRAPPERS', 'PARAM_SCHEDULERS', 'RUNNERS', 'LOOPS'):
         assert name in registries, name
     for name, registry in registries.items():
-        assert registry.parent is not None and registry.parent.scope == \
-            'mmaction', name
-        assert registry.parent.parent.scope == 'mmengine', name
+        assert registry.parent is getattr(root, name), name
+        assert registry.parent._children['mmivnext'] is registry, name
 
 
 @pytest.mark.parametrize(
@@ -35,10 +35,13 @@ def test_every_location_imports(location):
     importlib.import_module(location)
 
 
-def test_mmivnext_scope_falls_back_to_mmaction_and_mmengine():
-    from mmivnext.registry import LOOPS, TRANSFORMS
-    assert TRANSFORMS.get('DecordInit').__module__.startswith('mmaction')
+def test_mmivnext_scope_reaches_mmengine_and_scoped_mmaction():
+    from mmivnext.registry import LOOPS, MODELS, TRANSFORMS
     assert LOOPS.get('EpochBasedTrainLoop').__module__.startswith('mmengine')
+    assert TRANSFORMS.get('mmaction.DecordInit').__module__.startswith(
+        'mmaction')
+    assert MODELS.get('mmaction.Recognizer3D').__module__.startswith(
+        'mmaction')
 
 
 def test_scoped_name_builds_from_mmaction_and_root_registries():

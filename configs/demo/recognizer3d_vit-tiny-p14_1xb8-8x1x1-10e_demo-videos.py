@@ -14,10 +14,14 @@ img_size = 56
 num_classes = 12
 embed_dims = 96
 
+# An mmaction2 recognizer with our encoder. `_scope_` builds the model in
+# mmaction2's scope, so its parts and their defaults (I3DHead's
+# CrossEntropyLoss...) resolve there; our encoder is named with its scope.
 model = dict(
+    _scope_='mmaction',
     type='Recognizer3D',
     backbone=dict(
-        type='VisionTransformer3D',
+        type='mmivnext.VisionTransformer3D',
         arch=dict(
             embed_dims=embed_dims,
             num_layers=4,
@@ -42,29 +46,29 @@ model = dict(
 
 # Labels depend on the direction of motion: no flip.
 train_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='DecordDecode'),
+    dict(type='mmaction.DecordInit'),
+    dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
+    dict(type='mmaction.DecordDecode'),
     dict(
-        type='MultiScaleCrop',
+        type='mmaction.MultiScaleCrop',
         input_size=img_size,
         scales=(1, 0.875, 0.75, 0.66),
         random_crop=False,
         max_wh_scale_gap=1),
-    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='mmaction.FormatShape', input_format='NCTHW'),
+    dict(type='mmaction.PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='mmaction.DecordInit'),
     dict(
-        type='UniformSample', clip_len=num_frames, num_clips=1,
+        type='mmaction.UniformSample', clip_len=num_frames, num_clips=1,
         test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, img_size)),
-    dict(type='CenterCrop', crop_size=img_size),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='mmaction.DecordDecode'),
+    dict(type='mmaction.Resize', scale=(-1, img_size)),
+    dict(type='mmaction.CenterCrop', crop_size=img_size),
+    dict(type='mmaction.FormatShape', input_format='NCTHW'),
+    dict(type='mmaction.PackActionInputs'),
 ]
 
 train_dataloader = dict(
@@ -73,7 +77,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type='VideoDataset',
+        type='mmaction.VideoDataset',
         ann_file=f'{data_root}/train.txt',
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
@@ -83,13 +87,13 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='VideoDataset',
+        type='mmaction.VideoDataset',
         ann_file=f'{data_root}/val.txt',
         data_prefix=dict(video=data_root),
         pipeline=val_pipeline,
         test_mode=True))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='AccMetric')
+val_evaluator = dict(type='mmaction.AccMetric')
 test_evaluator = val_evaluator
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -34,8 +34,10 @@ def test_config_follows_the_recipe(name):
                 'train_dataloader'):
         assert key in cfg, key
     assert (cfg.num_frames, cfg.img_size) == (num_frames, img_size)
-    steps = {step.type: step for step in cfg.train_pipeline}
-    assert [step.type for step in cfg.train_pipeline] == [
+    # mmaction2's transforms, named with their scope.
+    assert all(step.type.startswith('mmaction.') for step in cfg.train_pipeline)
+    steps = {step.type[len('mmaction.'):]: step for step in cfg.train_pipeline}
+    assert list(steps) == [
         'DecordInit', 'UniformSample', 'DecordDecode', 'MultiScaleCrop',
         'Resize'
     ] + (['Flip'] if flips else []) + ['FormatShape', 'PackActionInputs']
@@ -91,11 +93,11 @@ data_root = 'data/k710/videos'
 ann_file_train = 'data/k710/train.txt'
 num_frames = 8
 train_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='DecordDecode'),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='mmaction.DecordInit'),
+    dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
+    dict(type='mmaction.DecordDecode'),
+    dict(type='mmaction.FormatShape', input_format='NCTHW'),
+    dict(type='mmaction.PackActionInputs'),
 ]
 train_dataloader = dict(dataset=dict(
     ann_file=ann_file_train, data_prefix=dict(video=data_root),

@@ -16,9 +16,9 @@ from mmivnext.registry import DATASETS
 
 # Opening, sampling and decoding only: the results keep ``filename``.
 DECODE_PIPELINE = [
-    dict(type='DecordInit'),
-    dict(type='UniformSample', clip_len=4, num_clips=1),
-    dict(type='DecordDecode'),
+    dict(type='mmaction.DecordInit'),
+    dict(type='mmaction.UniformSample', clip_len=4, num_clips=1),
+    dict(type='mmaction.DecordDecode'),
 ]
 
 
@@ -125,16 +125,16 @@ def test_rejects_bad_arguments(tmp_path):
 
 def test_full_pipeline_gives_one_uint8_ncthw_clip(demo_videos, mmivnext_scope):
     pipeline = [
-        dict(type='DecordInit'),
-        dict(type='UniformSample', clip_len=8, num_clips=1),
-        dict(type='DecordDecode'),
-        dict(type='MultiScaleCrop', input_size=32,
+        dict(type='mmaction.DecordInit'),
+        dict(type='mmaction.UniformSample', clip_len=8, num_clips=1),
+        dict(type='mmaction.DecordDecode'),
+        dict(type='mmaction.MultiScaleCrop', input_size=32,
              scales=(1, 0.875, 0.75, 0.66), random_crop=False,
              max_wh_scale_gap=1),
-        dict(type='Resize', scale=(32, 32), keep_ratio=False),
-        dict(type='Flip', flip_ratio=0.5),
-        dict(type='FormatShape', input_format='NCTHW'),
-        dict(type='PackActionInputs'),
+        dict(type='mmaction.Resize', scale=(32, 32), keep_ratio=False),
+        dict(type='mmaction.Flip', flip_ratio=0.5),
+        dict(type='mmaction.FormatShape', input_format='NCTHW'),
+        dict(type='mmaction.PackActionInputs'),
     ]
     dataset = DATASETS.build(
         dict(type='UnlabeledVideoDataset', ann_file=demo_videos['train_list'],

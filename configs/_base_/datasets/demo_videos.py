@@ -14,19 +14,20 @@ num_frames = 8
 img_size = 56
 
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='mmaction.DecordInit'),
     # TSN-style sparse sampling (see k400_unlabeled.py).
-    dict(type='UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='DecordDecode'),
+    dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
+    dict(type='mmaction.DecordDecode'),
     dict(
-        type='MultiScaleCrop',
+        type='mmaction.MultiScaleCrop',
         input_size=img_size,
         scales=(1, 0.875, 0.75, 0.66),
         random_crop=False,
         max_wh_scale_gap=1),
-    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCTHW'),  # [1, 3, T, H, W] uint8
-    dict(type='PackActionInputs'),
+    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
+    # [1, 3, T, H, W] uint8 per sample.
+    dict(type='mmaction.FormatShape', input_format='NCTHW'),
+    dict(type='mmaction.PackActionInputs'),
 ]
 
 train_dataloader = dict(

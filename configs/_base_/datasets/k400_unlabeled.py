@@ -22,26 +22,27 @@ img_size = 224
 flip_ratio = 0.5
 
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='mmaction.DecordInit'),
     # TSN-style sparse sampling, as in VideoMAE / InternVideo2 pretraining: the
     # video is cut into `num_frames` equal segments and one frame is drawn at
     # random from each, so a clip spans the whole video whatever its length.
     # (SampleFrames draws `clip_len` consecutive frames per clip, or with
     # clip_len=1 packs the frames as separate clips, not one NCTHW clip.)
-    dict(type='UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='DecordDecode'),
+    dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
+    dict(type='mmaction.DecordDecode'),
     # Crop sizes are the given fractions of the short side of the decoded
     # frames; width and height scales differ by at most one level.
     dict(
-        type='MultiScaleCrop',
+        type='mmaction.MultiScaleCrop',
         input_size=img_size,
         scales=(1, 0.875, 0.75, 0.66),
         random_crop=False,
         max_wh_scale_gap=1),
-    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
-    dict(type='Flip', flip_ratio=flip_ratio),
-    dict(type='FormatShape', input_format='NCTHW'),  # [1, 3, T, H, W] uint8
-    dict(type='PackActionInputs'),
+    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='mmaction.Flip', flip_ratio=flip_ratio),
+    # [1, 3, T, H, W] uint8 per sample.
+    dict(type='mmaction.FormatShape', input_format='NCTHW'),
+    dict(type='mmaction.PackActionInputs'),
 ]
 
 train_dataloader = dict(

@@ -1,0 +1,17 @@
+"""Building blocks shared by the encoder, predictors and heads: norms, attention,
+transformer layers, patch embedding and position embeddings."""
+from .attention import (AttentionPoolingBlock, CrossAttention,
+                        MultiheadSelfAttention)
+from .norm import NORM_ALIASES, NORM_LAYERS, build_norm
+from .patch_embed import PatchEmbed3D, patchify_3d, unpatchify_3d
+from .pos_embed import (get_1d_sincos_pos_embed, get_3d_sincos_pos_embed,
+                        infer_pos_embed_grid, resize_pos_embed_3d)
+from .transformer import MLP, LayerScale, TransformerEncoderLayer
+
+__all__ = [
+    'AttentionPoolingBlock', 'CrossAttention', 'MultiheadSelfAttention',
+    'NORM_ALIASES', 'NORM_LAYERS', 'build_norm', 'PatchEmbed3D', 'patchify_3d',
+    'unpatchify_3d', 'get_1d_sincos_pos_embed', 'get_3d_sincos_pos_embed',
+    'infer_pos_embed_grid', 'resize_pos_embed_3d', 'MLP', 'LayerScale',
+    'TransformerEncoderLayer'
+]

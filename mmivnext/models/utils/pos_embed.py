@@ -1,0 +1,180 @@
+"""3D sine-cosine position embeddings, and resizing them to another token grid.
+
+Token order: a ``(T, H, W)`` grid is flattened with ``w`` fastest, i.e. token
+``n = (t * H + h) * W + w``. Extra tokens (cls tokens) come first.
+
+Channel layout of :func:`get_3d_sincos_pos_embed` for width ``C`` (as in
+MAE-ST / VideoMAE / InternVideo2 / InternVideo-Next)::
+
+    [ t: C/4 | w: 3C/8 | h: 3C/8 ]
+
+each part being a 1-D embedding ``[sin(p * omega), cos(p * omega)]`` of the
+position ``p`` along that axis, with ``omega_i = temperature ** (-i / (D / 2))``
+for a part of width ``D``. (The column index ``w`` precedes the row index ``h``,
+as in MAE's 2-D embedding, whose ``meshgrid`` puts ``w`` first.)
+"""
+import math
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Grid = Tuple[int, int, int]
+
+
+def _as_grid(grid: Sequence[int], name: str) -> Grid:
+    grid = tuple(int(g) for g in grid)
+    if len(grid) != 3 or min(grid) < 1:
+        raise ValueError(f'{name} must be three positive sizes (T, H, W), '
+                         f'got {grid}.')
+    return grid
+
+
+def get_1d_sincos_pos_embed(embed_dims: int,
+                            positions: Tensor,
+                            temperature: float = 10000.) -> Tensor:
+    """1-D sine-cosine embedding of positions.
+
+    Args:
+        embed_dims (int): Output width ``D`` (even).
+        positions (Tensor): Positions of any shape, flattened to ``[M]``.
+        temperature (float): Frequency base. Defaults to 10000.
+
+    Returns:
+        Tensor: float32 ``[M, D]``; the first ``D / 2`` channels are sines, the
+        rest cosines.
+    """
+    if embed_dims % 2:
+        raise ValueError(f'embed_dims must be even, got {embed_dims}.')
+    half = embed_dims // 2
+    omega = torch.arange(half, dtype=torch.float64) / half
+    omega = temperature**-omega  # [D/2]
+    angles = positions.reshape(-1, 1).to(torch.float64) * omega  # [M, D/2]
+    return torch.cat([angles.sin(), angles.cos()], dim=1).float()  # [M, D]
+
+
+def get_3d_sincos_pos_embed(embed_dims: int,
+                            grid_size: Sequence[int],
+                            num_extra_tokens: int = 0,
+                            temperature: float = 10000.) -> Tensor:
+    """3-D sine-cosine embedding of a ``(T, H, W)`` token grid.
+
+    Args:
+        embed_dims (int): Width ``C``; must be divisible by 16 so that every part
+            of the channel layout (module docstring) has an even width.
+        grid_size (Sequence[int]): ``(T, H, W)``.
+        num_extra_tokens (int): Number of zero rows prepended for extra tokens.
+            Defaults to 0.
+        temperature (float): Frequency base. Defaults to 10000.
+
+    Returns:
+        Tensor: float32 ``[num_extra_tokens + T * H * W, C]``.
+    """
+    if embed_dims % 16:
+        raise ValueError('The 3-D sin-cos position embedding needs embed_dims '
+                         f'divisible by 16, got {embed_dims}.')
+    t, h, w = _as_grid(grid_size, 'grid_size')
+    dims_t = embed_dims // 4
+    dims_s = (embed_dims - dims_t) // 2  # per spatial axis
+    grid_t, grid_h, grid_w = torch.meshgrid(
+        torch.arange(t), torch.arange(h), torch.arange(w),
+        indexing='ij')  # each [T, H, W]
+    pos_embed = torch.cat([
+        get_1d_sincos_pos_embed(dims_t, grid_t, temperature),
+        get_1d_sincos_pos_embed(dims_s, grid_w, temperature),
+        get_1d_sincos_pos_embed(dims_s, grid_h, temperature),
+    ], dim=1)  # [T*H*W, C]
+    extra = pos_embed.new_zeros(num_extra_tokens, embed_dims)
+    return torch.cat([extra, pos_embed], dim=0)
+
+
+def _interpolate(x: Tensor, size: tuple, mode: str) -> Tensor:
+    align = None if mode in ('nearest', 'nearest-exact') else False
+    return F.interpolate(x, size=size, mode=mode, align_corners=align)
+
+
+def resize_pos_embed_3d(pos_embed: Tensor,
+                        src_grid: Sequence[int],
+                        dst_grid: Sequence[int],
+                        num_extra_tokens: int = 0,
+                        temporal_mode: str = 'linear',
+                        spatial_mode: str = 'bicubic') -> Tensor:
+    """Resize a position embedding from one ``(T, H, W)`` grid to another.
+
+    Time is interpolated first (``temporal_mode``), then each frame's spatial
+    map (``spatial_mode``), both with ``align_corners=False``; an axis whose
+    size does not change is left untouched. The extra tokens are kept as they
+    are. Computation is in float32; the result has the input's dtype.
+
+    Args:
+        pos_embed (Tensor): ``[B, num_extra_tokens + prod(src_grid), C]``.
+        src_grid (Sequence[int]): ``(T, H, W)`` of ``pos_embed``.
+        dst_grid (Sequence[int]): Target ``(T', H', W')``.
+        num_extra_tokens (int): Leading tokens that are not on the grid.
+            Defaults to 0.
+        temporal_mode (str): 1-D mode of :func:`torch.nn.functional.interpolate`.
+            Defaults to ``'linear'``.
+        spatial_mode (str): 2-D mode. Defaults to ``'bicubic'``.
+
+    Returns:
+        Tensor: ``[B, num_extra_tokens + prod(dst_grid), C]``.
+    """
+    t, h, w = _as_grid(src_grid, 'src_grid')
+    t2, h2, w2 = _as_grid(dst_grid, 'dst_grid')
+    if pos_embed.dim() != 3 or pos_embed.shape[1] != num_extra_tokens + t * h * w:
+        raise ValueError(
+            f'pos_embed of shape {tuple(pos_embed.shape)} does not hold '
+            f'{num_extra_tokens} extra tokens and a {(t, h, w)} grid.')
+    if (t, h, w) == (t2, h2, w2):
+        return pos_embed
+    b, _, c = pos_embed.shape
+    extra = pos_embed[:, :num_extra_tokens]  # [B, E, C]
+    x = pos_embed[:, num_extra_tokens:].float().reshape(b, t, h, w, c)
+    if t != t2:
+        x = x.permute(0, 2, 3, 4, 1).reshape(b * h * w, c, t)
+        x = _interpolate(x, (t2, ), temporal_mode)  # [B*H*W, C, T']
+        x = x.reshape(b, h, w, c, t2).permute(0, 4, 1, 2, 3)  # [B, T', H, W, C]
+    if (h, w) != (h2, w2):
+        x = x.reshape(b * t2, h, w, c).permute(0, 3, 1, 2)
+        x = _interpolate(x, (h2, w2), spatial_mode)  # [B*T', C, H', W']
+        x = x.permute(0, 2, 3, 1).reshape(b, t2, h2, w2, c)
+    x = x.reshape(b, t2 * h2 * w2, c).to(pos_embed.dtype)
+    return torch.cat([extra, x], dim=1)
+
+
+def infer_pos_embed_grid(num_patches: int, ref_grid: Sequence[int]) -> Grid:
+    """Infer the grid of a position embedding from its number of grid tokens.
+
+    Two kinds of grid are considered: one with the spatial size of ``ref_grid``
+    and another frame count, and one with the frame count of ``ref_grid`` and
+    the spatial size scaled by one factor on both axes (same aspect ratio).
+
+    Args:
+        num_patches (int): Number of grid tokens (extra tokens excluded).
+        ref_grid (Sequence[int]): A known ``(T, H, W)``, e.g. the model's.
+
+    Returns:
+        tuple[int, int, int]: The grid.
+
+    Raises:
+        ValueError: if no candidate fits, or if two different ones do.
+    """
+    t, h, w = _as_grid(ref_grid, 'ref_grid')
+    candidates = set()
+    if num_patches % (h * w) == 0:
+        candidates.add((num_patches // (h * w), h, w))
+    if num_patches % t == 0:
+        scale = math.sqrt(num_patches // t / (h * w))
+        h2, w2 = round(h * scale), round(w * scale)
+        if h2 >= 1 and w2 >= 1 and t * h2 * w2 == num_patches:
+            candidates.add((t, h2, w2))
+    if len(candidates) == 1:
+        return candidates.pop()
+    reason = ('fits none of the grids with the same spatial size or the same '
+              'frame count' if not candidates else
+              f'fits several grids: {sorted(candidates)}')
+    raise ValueError(
+        f'Cannot infer the grid of a position embedding of {num_patches} tokens '
+        f'for a model with grid {(t, h, w)}: it {reason}. Give the checkpoint '
+        f'its grid (a "pos_embed_grid" entry holding (T, H, W)).')

@@ -1,0 +1,126 @@
+"""Pre-norm transformer encoder layer and its parts (MLP, LayerScale)."""
+import torch
+from timm.layers import DropPath
+from torch import Tensor, nn
+
+from .attention import MultiheadSelfAttention
+from .norm import NormCfg, build_norm
+
+
+class LayerScale(nn.Module):
+    """Per-channel learnable scale ``x * gamma`` (CaiT).
+
+    Args:
+        embed_dims (int): Channel count ``C``.
+        init_value (float): Initial value of every entry of ``gamma``.
+    """
+
+    def __init__(self, embed_dims: int, init_value: float) -> None:
+        super().__init__()
+        self.init_value = init_value
+        self.gamma = nn.Parameter(torch.full((embed_dims, ), init_value))
+
+    def reset_parameters(self) -> None:
+        """Refill ``gamma`` with ``init_value``."""
+        with torch.no_grad():
+            self.gamma.fill_(self.init_value)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[..., C]`` -> ``[..., C]``."""
+        return x * self.gamma
+
+
+class MLP(nn.Module):
+    """Two-layer MLP with GELU: ``fc2(drop(gelu(fc1(x))))``, then dropout.
+
+    Args:
+        in_dims (int): Input and output width.
+        hidden_dims (int): Hidden width.
+        drop (float): Dropout after the activation and after ``fc2``.
+            Defaults to 0.
+        bias (bool): Whether the linear layers have biases. Defaults to True.
+    """
+
+    def __init__(self,
+                 in_dims: int,
+                 hidden_dims: int,
+                 drop: float = 0.,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_dims, hidden_dims, bias=bias)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dims, in_dims, bias=bias)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[..., C]`` -> ``[..., C]``."""
+        x = self.drop(self.act(self.fc1(x)))  # [..., hidden]
+        return self.drop(self.fc2(x))
+
+
+class TransformerEncoderLayer(nn.Module):
+    """Pre-norm ViT block.
+
+    ``x = x + drop_path(ls1(attn(norm1(x))))``, then
+    ``x = x + drop_path(ls2(mlp(norm2(x))))``.
+
+    Args:
+        embed_dims (int): Token width ``C``.
+        num_heads (int): Attention heads.
+        feedforward_channels (int): MLP hidden width.
+        qkv_bias (bool): Bias on the qkv projection. Defaults to True.
+        qk_norm (str | dict | None): QK norm, see
+            :class:`~mmivnext.models.utils.attention.MultiheadSelfAttention`.
+            Defaults to None.
+        qk_norm_across_heads (bool): See ``MultiheadSelfAttention``.
+            Defaults to False.
+        layer_scale_init_value (float): Initial LayerScale value; 0 disables
+            LayerScale (``ls1`` / ``ls2`` are identities). Defaults to 0.
+        drop_rate (float): Dropout after the attention projection and in the MLP.
+            Defaults to 0.
+        attn_drop_rate (float): Dropout on attention weights. Defaults to 0.
+        drop_path_rate (float): Stochastic depth rate of both residual branches.
+            Defaults to 0.
+        norm_cfg (str | dict): Norm of ``norm1`` / ``norm2``. Defaults to
+            ``dict(type='LN', eps=1e-6)``.
+
+    Parameters: ``norm1``, ``attn``, ``ls1.gamma``, ``norm2``, ``mlp.fc1``,
+    ``mlp.fc2``, ``ls2.gamma``.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 feedforward_channels: int,
+                 qkv_bias: bool = True,
+                 qk_norm: NormCfg = None,
+                 qk_norm_across_heads: bool = False,
+                 layer_scale_init_value: float = 0.,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: NormCfg = None) -> None:
+        super().__init__()
+        if norm_cfg is None:
+            norm_cfg = dict(type='LN', eps=1e-6)
+        self.norm1 = build_norm(norm_cfg, embed_dims)
+        self.attn = MultiheadSelfAttention(
+            embed_dims, num_heads, qkv_bias=qkv_bias, qk_norm=qk_norm,
+            qk_norm_across_heads=qk_norm_across_heads,
+            attn_drop=attn_drop_rate, proj_drop=drop_rate)
+        self.norm2 = build_norm(norm_cfg, embed_dims)
+        self.mlp = MLP(embed_dims, feedforward_channels, drop=drop_rate)
+        if layer_scale_init_value > 0:
+            self.ls1 = LayerScale(embed_dims, layer_scale_init_value)
+            self.ls2 = LayerScale(embed_dims, layer_scale_init_value)
+        else:
+            self.ls1 = nn.Identity()
+            self.ls2 = nn.Identity()
+        self.drop_path1 = DropPath(drop_path_rate)
+        self.drop_path2 = DropPath(drop_path_rate)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[B, N, C]`` -> ``[B, N, C]``."""
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        return x
