@@ -6,11 +6,11 @@
 _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/schedules/adamw_cosine-warmup5_50e.py',
+    '../_base_/datasets/demo_videos.py',
 ]
 
-data_root = 'data/demo_videos'
-num_frames = 8
-img_size = 56
+num_frames = {{_base_.num_frames}}
+img_size = {{_base_.img_size}}
 num_classes = 12
 embed_dims = 96
 
@@ -44,53 +44,18 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         format_shape='NCTHW'))
 
-# Labels depend on the direction of motion: no flip.
-train_pipeline = [
-    dict(type='mmaction.DecordInit'),
-    dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='mmaction.DecordDecode'),
-    dict(
-        type='mmaction.MultiScaleCrop',
-        input_size=img_size,
-        scales=(1, 0.875, 0.75, 0.66),
-        random_crop=False,
-        max_wh_scale_gap=1),
-    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
-    dict(type='mmaction.FormatShape', input_format='NCTHW'),
-    dict(type='mmaction.PackActionInputs'),
-]
-val_pipeline = [
-    dict(type='mmaction.DecordInit'),
-    dict(
-        type='mmaction.UniformSample', clip_len=num_frames, num_clips=1,
-        test_mode=True),
-    dict(type='mmaction.DecordDecode'),
-    dict(type='mmaction.Resize', scale=(-1, img_size)),
-    dict(type='mmaction.CenterCrop', crop_size=img_size),
-    dict(type='mmaction.FormatShape', input_format='NCTHW'),
-    dict(type='mmaction.PackActionInputs'),
-]
-
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type='mmaction.VideoDataset',
-        ann_file=f'{data_root}/train.txt',
-        data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
+# Training data as in the demo pretraining set (labelled lists, no flip since
+# labels depend on the direction of motion); validation on the val split.
 val_dataloader = dict(
     batch_size=8,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='mmaction.VideoDataset',
-        ann_file=f'{data_root}/val.txt',
-        data_prefix=dict(video=data_root),
-        pipeline=val_pipeline,
+        type={{_base_.dataset_type}},
+        ann_file={{_base_.ann_file_val}},
+        data_prefix=dict(video={{_base_.data_root_val}}),
+        pipeline={{_base_.val_pipeline}},
         test_mode=True))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='mmaction.AccMetric')

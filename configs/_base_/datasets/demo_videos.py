@@ -1,7 +1,8 @@
 # The synthetic demo set (moving shapes, 12 classes) for pretraining on a CPU in
 # minutes: write it with `python tools/data/make_demo_videos.py` (120 train and
-# 40 val videos of 32 frames at 64x64 in data/demo_videos). Labels are ignored
-# here. The classes are told apart by the direction of motion, as in SthSth V2,
+# 40 val videos of 32 frames at 64x64 in data/demo_videos). Pretraining ignores
+# the labels; classifiers and probes that inherit this file use them (the lists
+# are labelled) and build their validation from `val_pipeline`. The classes are told apart by the direction of motion, as in SthSth V2,
 # so there is no flip. 8 frames at 56 px (4x4 patches of 14 px) keep a step
 # cheap; inheriting configs change these as described in k400_unlabeled.py.
 dataset_type = 'UnlabeledVideoDataset'
@@ -41,3 +42,18 @@ train_dataloader = dict(
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline,
         on_corrupt='raise'))  # generated files: any failure is a bug
+
+# For configs that validate on the labelled val split: one centre clip.
+val_pipeline = [
+    dict(type='mmaction.DecordInit'),
+    dict(
+        type='mmaction.UniformSample',
+        clip_len=num_frames,
+        num_clips=1,
+        test_mode=True),
+    dict(type='mmaction.DecordDecode'),
+    dict(type='mmaction.Resize', scale=(-1, img_size)),
+    dict(type='mmaction.CenterCrop', crop_size=img_size),
+    dict(type='mmaction.FormatShape', input_format='NCTHW'),
+    dict(type='mmaction.PackActionInputs'),
+]
