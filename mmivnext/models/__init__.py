@@ -1,4 +1,10 @@
-"""Models: backbones and data preprocessors (predictors, heads, losses, maskers,
-teachers and the stage algorithms come with later issues)."""
+"""Models: the encoder, the Stage-1 parts (teacher, maskers, predictors, heads,
+losses), the pretraining algorithms and the data preprocessor."""
 from .backbones import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .maskers import *  # noqa: F401,F403
+from .predictors import *  # noqa: F401,F403
+from .selfsup import *  # noqa: F401,F403
+from .teachers import *  # noqa: F401,F403

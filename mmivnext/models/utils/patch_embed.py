@@ -21,8 +21,10 @@ def _pair(x: Union[int, Sequence[int]]) -> Tuple[int, int]:
     return int(x[0]), int(x[1])
 
 
-def patchify_3d(x: Tensor, patch_size: Union[int, Sequence[int]],
-                tubelet_size: int) -> Tensor:
+def patchify_3d(x: Tensor,
+                patch_size: Union[int, Sequence[int]],
+                tubelet_size: int,
+                channel_major: bool = False) -> Tensor:
     """Cut a video into flattened patches.
 
     Args:
@@ -30,6 +32,10 @@ def patchify_3d(x: Tensor, patch_size: Union[int, Sequence[int]],
             patch's size along it.
         patch_size (int | Sequence[int]): ``p`` or ``(ph, pw)``.
         tubelet_size (int): Frames per patch.
+        channel_major (bool): Flatten each patch in ``(C, tubelet, ph, pw)``
+            order (the pixel targets of Stage 1) instead of
+            ``(tubelet, ph, pw, C)`` (the order of the released encoder's
+            pixel norm). Defaults to False.
 
     Returns:
         Tensor: ``[B, T' * H' * W', tubelet * ph * pw * C]``.
@@ -38,13 +44,18 @@ def patchify_3d(x: Tensor, patch_size: Union[int, Sequence[int]],
     B, C, T, H, W = x.shape
     t, h, w = T // tubelet_size, H // ph, W // pw
     x = x.reshape(B, C, t, tubelet_size, h, ph, w, pw)
-    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # [B, t, h, w, tubelet, ph, pw, C]
+    if channel_major:
+        x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # [B, t, h, w, C, tub, ph, pw]
+    else:
+        x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # [B, t, h, w, tub, ph, pw, C]
     return x.reshape(B, t * h * w, tubelet_size * ph * pw * C)
 
 
-def unpatchify_3d(patches: Tensor, grid_size: Sequence[int],
+def unpatchify_3d(patches: Tensor,
+                  grid_size: Sequence[int],
                   patch_size: Union[int, Sequence[int]],
-                  tubelet_size: int) -> Tensor:
+                  tubelet_size: int,
+                  channel_major: bool = False) -> Tensor:
     """Inverse of :func:`patchify_3d`.
 
     Args:
@@ -52,6 +63,8 @@ def unpatchify_3d(patches: Tensor, grid_size: Sequence[int],
         grid_size (Sequence[int]): ``(T', H', W')``.
         patch_size (int | Sequence[int]): ``p`` or ``(ph, pw)``.
         tubelet_size (int): Frames per patch.
+        channel_major (bool): The patches are flattened in
+            ``(C, tubelet, ph, pw)`` order. Defaults to False.
 
     Returns:
         Tensor: ``[B, C, T' * tubelet, H' * ph, W' * pw]``.
@@ -59,8 +72,12 @@ def unpatchify_3d(patches: Tensor, grid_size: Sequence[int],
     ph, pw = _pair(patch_size)
     t, h, w = grid_size
     B = patches.shape[0]
-    x = patches.reshape(B, t, h, w, tubelet_size, ph, pw, -1)
-    x = x.permute(0, 7, 1, 4, 2, 5, 3, 6)  # [B, C, t, tubelet, h, ph, w, pw]
+    if channel_major:
+        x = patches.reshape(B, t, h, w, -1, tubelet_size, ph, pw)
+        x = x.permute(0, 4, 1, 5, 2, 6, 3, 7)  # [B, C, t, tub, h, ph, w, pw]
+    else:
+        x = patches.reshape(B, t, h, w, tubelet_size, ph, pw, -1)
+        x = x.permute(0, 7, 1, 4, 2, 5, 3, 6)  # [B, C, t, tub, h, ph, w, pw]
     return x.reshape(B, -1, t * tubelet_size, h * ph, w * pw)
 
 

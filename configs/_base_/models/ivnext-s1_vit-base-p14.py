@@ -1,0 +1,82 @@
+# InternVideo-Next Stage 1 with a ViT-B/14 student (paper section 3.2, Fig. 2):
+# frozen SigLIP2 teacher -> semantic masker (ratio 0.8) -> student encoder on
+# the visible tokens -> last 5 layers of ModernBERT-Large -> diffusion MLP
+# decoder (depth 6, width 1536) per masked patch, plus token and global
+# alignment with the teacher (2 - 2 cos), all losses with weight 1.
+#
+# The student's 14 px patches on 224 px frames give a 16 x 16 token grid; the
+# teacher runs on 256 px frames with 16 px patches, the same grid. The paper's
+# final teacher is SigLIP2-1B (`google/siglip2-giant-opt-patch16-256`, width
+# 1536); its ablations use SigLIP2-Large (`google/siglip2-large-patch16-256`,
+# width 1024). Inheriting configs change `teacher_id` / `teacher_dims` and
+# rebuild `model` entries that use them. The clip size (16 frames, 224 px)
+# is the dataset config's `num_frames` / `img_size`; configs that change it
+# set the backbone's `num_frames` / `img_size`, the predictor's `grid_size`
+# and the teacher's `image_size` to match.
+patch_size = 14
+embed_dims = 768
+num_cls_tokens = 4
+grid_size = (16, 16, 16)  # (T', H', W') tokens of 16 frames x 224 px
+teacher_id = 'google/siglip2-giant-opt-patch16-256'
+teacher_dims = 1536
+predictor_id = 'answerdotai/ModernBERT-large'
+predictor_dims = 1024  # ModernBERT-Large hidden size
+align_layers = 6
+
+model = dict(
+    type='InternVideoNextStage1',
+    data_preprocessor=dict(type='VideoPretrainDataPreprocessor'),
+    backbone=dict(
+        type='VisionTransformer3D',
+        arch='base',
+        img_size=224,
+        num_frames=16,
+        patch_size=patch_size,
+        num_cls_tokens=num_cls_tokens,
+        # The released encoder's layout (see VisionTransformer3D.released).
+        qkv_bias=False,
+        qk_norm='rmsnorm',
+        qk_norm_across_heads=True,
+        layer_scale_init_value=1e-5,
+        norm_cfg=dict(type='RMSNorm', eps=1e-6),
+        final_norm=False,
+        patch_pixel_norm_cfg=dict(type='RMSNorm', eps=1e-6),
+        patch_norm_cfg=dict(type='RMSNorm', eps=1e-6),
+        rescale_residual_init=True,
+        # The global alignment head: attention pooling to the teacher width.
+        projector_cfg=dict(
+            num_heads=16,
+            out_dims=teacher_dims,
+            qkv_bias=True,
+            norm_cfg=dict(type='LN', eps=1e-5),
+            query='mean'),
+        drop_path_rate=0.1,
+        out_indices=tuple(range(-align_layers, 0)),
+        out_type='raw'),
+    teacher=dict(
+        type='SigLIPTeacher',
+        pretrained=teacher_id,
+        layers=tuple(range(-align_layers, 0)),
+        image_size=256),  # 16 x 16 patches of 16 px, the student's grid
+    masker=dict(type='SemanticMasker', mask_ratio=0.8, mode='sample'),
+    predictor=dict(
+        type='ModernBertPredictor',
+        in_dims=embed_dims,
+        grid_size=grid_size,
+        num_cls_tokens=num_cls_tokens,
+        num_layers=5,
+        pretrained=predictor_id,
+        init='pretrained'),
+    pixel_head=dict(
+        type='DiffMLPHead',
+        target_dims=3 * patch_size * patch_size,
+        cond_dims=predictor_dims,
+        width=1536,
+        depth=6),
+    align_head=dict(
+        type='TokenAlignmentHead',
+        in_dims=embed_dims,
+        out_dims=teacher_dims,
+        num_layers=align_layers),
+    global_align_loss=dict(type='CosineSimilarityLoss'),
+)

@@ -1,0 +1,50 @@
+# The Stage-1 ablation setting of the paper (Tables 1, 3, 4): ViT-B student,
+# 8 frames, SigLIP2-Large teacher, 30 epochs at batch 1024 (32 GPUs x 32).
+# This file is the "Keep Both" row of Table 1(a) (diffusion decoder +
+# text-decoder-initialised predictor): every other ablation inherits it and
+# changes one thing.
+_base_ = ['../stage1_vitb.py']
+
+num_frames = 8
+img_size = 224
+patch_size = 14
+embed_dims = 768
+teacher_dims = 1024
+grid_size = (num_frames, img_size // patch_size, img_size // patch_size)
+
+model = dict(
+    backbone=dict(
+        num_frames=num_frames, projector_cfg=dict(out_dims=teacher_dims)),
+    teacher=dict(pretrained='google/siglip2-large-patch16-256'),
+    predictor=dict(grid_size=grid_size),
+    align_head=dict(out_dims=teacher_dims))
+
+train_pipeline = [
+    dict(type='mmaction.DecordInit'),
+    dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
+    dict(type='mmaction.DecordDecode'),
+    dict(
+        type='mmaction.MultiScaleCrop',
+        input_size=img_size,
+        scales=(1, 0.875, 0.75, 0.66),
+        random_crop=False,
+        max_wh_scale_gap=1),
+    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='mmaction.Flip', flip_ratio=0.5),
+    dict(type='mmaction.FormatShape', input_format='NCTHW'),
+    dict(type='mmaction.PackActionInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+max_epochs = 30
+warmup_epochs = 5
+base_lr = 1e-3
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0,
+         end=warmup_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs,
+         eta_min=base_lr * 1e-3, by_epoch=True, begin=warmup_epochs,
+         end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs)
+auto_scale_lr = dict(base_batch_size=1024)

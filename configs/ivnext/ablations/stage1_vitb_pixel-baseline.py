@@ -1,0 +1,14 @@
+# Table 1(a) "Pixel Recon. Baseline": masked pixel reconstruction alone -
+# random masking (no teacher), a randomly initialised ModernBERT predictor and
+# a linear pixel decoder, as in MAE / VideoMAE.
+_base_ = ['./stage1_vitb_ablation-base.py']
+
+model = dict(
+    backbone=dict(projector_cfg=None),  # no global alignment: no projector
+    teacher=None,
+    masker=dict(_delete_=True, type='RandomMasker', mask_ratio=0.8),
+    predictor=dict(init='none'),
+    pixel_head=dict(_delete_=True, type='LinearPixelHead', target_dims=588,
+                    cond_dims=1024),
+    align_head=None,
+    global_align_loss=None)

@@ -1,0 +1,68 @@
+# A tiny Stage-1 run on the demo videos that a CPU trains in a few minutes
+# (the README's main command, tools/demo.sh): the full Stage-1 recipe - frozen
+# SigLIP teacher, semantic masking, encoder on visible tokens, ModernBERT
+# predictor layers, diffusion decoder, token + global alignment - at tiny
+# size. The teacher and the predictor are random tiny checkpoints written by
+# `python tools/data/make_demo_models.py` to data/demo_models: the loss falls
+# as the student learns to reconstruct pixels and to match that teacher.
+_base_ = [
+    '../../_base_/models/ivnext-s1_vit-base-p14.py',
+    '../../_base_/datasets/demo_videos.py',
+    '../../_base_/schedules/adamw_cosine-warmup5_50e.py',
+    '../../_base_/default_runtime.py',
+]
+
+num_frames = 8
+img_size = 56  # 4 x 4 patches of 14 px; the teacher sees 64 px, 4 x 4 x 16 px
+patch_size = 14
+embed_dims = 96
+teacher_dims = 64
+align_layers = 2
+grid_size = (num_frames, img_size // patch_size, img_size // patch_size)
+
+model = dict(
+    backbone=dict(
+        arch=dict(
+            _delete_=True,
+            embed_dims=embed_dims,
+            num_layers=4,
+            num_heads=4,
+            feedforward_channels=4 * embed_dims),
+        img_size=img_size,
+        num_frames=num_frames,
+        drop_path_rate=0.0,
+        projector_cfg=dict(num_heads=4, out_dims=teacher_dims),
+        out_indices=tuple(range(-align_layers, 0))),
+    teacher=dict(
+        pretrained='data/demo_models/siglip_tiny',
+        layers=tuple(range(-align_layers, 0)),
+        image_size=64),
+    predictor=dict(
+        in_dims=embed_dims,
+        grid_size=grid_size,
+        num_layers=3,
+        pretrained='data/demo_models/modernbert_tiny'),
+    # One diffusion step per token and iteration (MAR uses 4): cheaper on CPU.
+    pixel_head=dict(
+        cond_dims=64, width=128, depth=2,
+        loss=dict(type='DiffusionLoss', diffusion_batch_mul=1)),
+    align_head=dict(
+        in_dims=embed_dims, out_dims=teacher_dims, num_layers=align_layers))
+
+train_dataloader = dict(batch_size=8, num_workers=2)
+
+max_epochs = 20
+warmup_epochs = 1
+base_lr = 1e-3
+optim_wrapper = dict(optimizer=dict(lr=base_lr))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=True, begin=0,
+         end=warmup_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs,
+         eta_min=base_lr * 1e-2, by_epoch=True, begin=warmup_epochs,
+         end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs)
+default_hooks = dict(
+    logger=dict(interval=5), checkpoint=dict(interval=5, max_keep_ckpts=2))
+auto_scale_lr = dict(base_batch_size=8)

@@ -1,0 +1,84 @@
+"""Base class of the self-supervised video pretraining algorithms."""
+from abc import abstractmethod
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from mmivnext.registry import MODELS
+
+
+def gather_tokens(x: Tensor, indices: Tensor) -> Tensor:
+    """Pick tokens by index.
+
+    Args:
+        x (Tensor): ``[B, N, C]``.
+        indices (Tensor): LongTensor ``[B, K]`` of positions in ``[0, N)``.
+
+    Returns:
+        Tensor: ``[B, K, C]``.
+    """
+    return torch.gather(
+        x, 1, indices.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+class BaseVideoSelfSupervisor(BaseModel):
+    """Shared plumbing of the pretraining algorithms.
+
+    Subclasses implement :meth:`loss` (the method's figure in code) and may
+    implement :meth:`predict`. ``forward`` dispatches on ``mode`` as MMEngine
+    expects: ``'loss'`` for training, ``'predict'`` for validation/tests and
+    tools, ``'tensor'`` for the encoder's features of the whole clip.
+
+    Args:
+        backbone (dict): The student encoder, a ``VisionTransformer3D``.
+        data_preprocessor (dict, optional): Normalises the packed clips.
+            Defaults to ``dict(type='VideoPretrainDataPreprocessor')``.
+        init_cfg (dict | list[dict], optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='VideoPretrainDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+
+    def token_grid(self, inputs: Tensor) -> Tuple[int, int, int]:
+        """The ``(T', H', W')`` token grid of clips ``[B, C, T, H, W]``."""
+        tubelet = self.backbone.tubelet_size
+        patch = self.backbone.patch_size
+        _, _, T, H, W = inputs.shape
+        return T // tubelet, H // patch, W // patch
+
+    def extract_feat(self, inputs: Tensor) -> Union[Tensor, Tuple[Tensor]]:
+        """The encoder's output on the whole clip ``[B, C, T, H, W]``."""
+        return self.backbone(inputs)
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_feat(inputs)
+        raise RuntimeError(f'Invalid mode {mode!r}: expected "loss", '
+                           '"predict" or "tensor".')
+
+    @abstractmethod
+    def loss(self, inputs: Tensor,
+             data_samples: Optional[list]) -> Dict[str, Tensor]:
+        """The training losses of a batch of clips ``[B, C, T, H, W]``."""
+
+    def predict(self, inputs: Tensor, data_samples: Optional[list]):
+        raise NotImplementedError(
+            f'{type(self).__name__} has no predict mode.')

@@ -1,0 +1,448 @@
+"""The frozen SigLIP / SigLIP 2 image teacher of Stage 1.
+
+Stage 1 aligns the student with a frozen image model run frame by frame on the
+full clip (the paper's semantic alignment loss) and draws its semantic mask from
+that model's attention (see :class:`~mmivnext.models.maskers.SemanticMasker`).
+:class:`SigLIPTeacher` provides both from one forward pass.
+
+Checkpoints
+-----------
+``pretrained`` is a Hugging Face hub id or a local folder written by
+``save_pretrained``. The model class follows the config's ``model_type``:
+
+* ``siglip`` / ``siglip_vision_model``: :class:`transformers.SiglipVisionModel`.
+  SigLIP and the *fixed-resolution* SigLIP 2 checkpoints
+  (``google/siglip2-so400m-patch16-256``, ``google/siglip2-giant-opt-patch16-256``
+  ...) are of this type. A full checkpoint (vision + text towers) loads its
+  vision tower; transformers logs the text tower's weights as unexpected.
+* ``siglip2`` / ``siglip2_vision_model``: :class:`transformers.Siglip2VisionModel`,
+  the NaFlex SigLIP 2 checkpoints (``google/siglip2-so400m-patch16-naflex``).
+  Frames are resized to a square ``image_size`` and patchified here, the way
+  ``Siglip2ImageProcessor`` lays out patches, with every patch valid.
+
+A checkpoint that lacks weights of the model (which transformers would
+initialise at random) is refused.
+
+Authors' code
+-------------
+The released teacher (``InternVideo-Next/models/siglip_teacher.py`` and
+``engines/engine_for_stage1.py`` in GitHub ``OpenGVLab/InternVideo``) returns
+the hidden states entering given layers, L2-normalised, the L2-normalised MAP-head
+output and the MAP head's head-averaged attention; frames are resized (bicubic,
+without antialiasing: the same when upsampling 224 -> 256 px) to the teacher's
+resolution and re-normalised to SigLIP's statistics.
+The input of layer ``k`` is ``hidden_states[k]`` of transformers'
+``output_hidden_states``, so their layer list (``clip_return_layer=6``,
+``clip_teacher_return_interval=3.33`` on the 40-layer SigLIP 2 1B: the inputs
+of layers ``40 - int(i * 3.33) - 1``) is ``layers=(23, 26, 30, 33, 36, 39)``
+here. They also L2-normalise the pooled output of each frame before averaging
+it over frames; :attr:`SigLIPTeacherOutput.pooled` is left unnormalised.
+"""
+import json
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import Tensor
+from transformers import (AutoConfig, PreTrainedModel, Siglip2VisionModel,
+                          SiglipVisionModel)
+from transformers.utils import cached_file
+
+from mmivnext.registry import MODELS
+from ..data_preprocessors.video_pretrain_data_preprocessor import (
+    IMAGENET_MEAN, IMAGENET_STD)
+
+#: transformers model class of each supported config ``model_type``.
+_MODEL_CLASSES = {
+    'siglip': SiglipVisionModel,
+    'siglip_vision_model': SiglipVisionModel,
+    'siglip2': Siglip2VisionModel,
+    'siglip2_vision_model': Siglip2VisionModel,
+}
+
+#: SigLIP's image statistics (0-1 scale), used when a checkpoint has no
+#: ``preprocessor_config.json``; the defaults of ``SiglipImageProcessor``.
+SIGLIP_MEAN = (0.5, 0.5, 0.5)
+SIGLIP_STD = (0.5, 0.5, 0.5)
+
+#: ``F.interpolate`` mode of the PIL resampling codes that preprocessor
+#: configs store as ``resample``.
+_RESAMPLE_MODES = {2: 'bilinear', 3: 'bicubic'}
+
+_DTYPES = {
+    'float32': torch.float32,
+    'float16': torch.float16,
+    'bfloat16': torch.bfloat16,
+}
+
+
+@dataclass
+class SigLIPTeacherOutput:
+    """What :meth:`SigLIPTeacher.forward` returns, per frame of the clip.
+
+    Tokens are the teacher's patch tokens (SigLIP has no cls token) in
+    row-major ``(h, w)`` order, ``w`` fastest, as the student's tokens in a
+    frame. All tensors are float32.
+
+    Attributes:
+        hidden_states (list[Tensor]): One ``[B, T, N_t, C_t]`` tensor per
+            layer in ``SigLIPTeacher.layers``, each token L2-normalised over
+            ``C_t``. ``N_t = H_t * W_t``.
+        pooled (Tensor | None): ``[B, T, C_t]`` output of the MAP head
+            (transformers' ``pooler_output``), not normalised. None unless
+            asked for.
+        attention (Tensor | None): ``[B, T, N_t]`` attention of the MAP head's
+            probe over the patch tokens, averaged over heads; each frame's row
+            sums to 1. None unless asked for.
+        grid_size (tuple[int, int, int]): ``(T, H_t, W_t)``.
+    """
+    hidden_states: List[Tensor]
+    pooled: Optional[Tensor]
+    attention: Optional[Tensor]
+    grid_size: Tuple[int, int, int]
+
+
+def _load_vision_model(pretrained: str, dtype: torch.dtype,
+                       attn_implementation: str) -> PreTrainedModel:
+    """Load the vision tower of ``pretrained``, refusing missing weights."""
+    try:
+        model_type = AutoConfig.from_pretrained(pretrained).model_type
+    except (OSError, ValueError) as err:
+        raise OSError(f'SigLIPTeacher: cannot read a transformers config from '
+                      f'pretrained={pretrained!r} (a hub id or a folder '
+                      f'written by save_pretrained): {err}') from err
+    if model_type not in _MODEL_CLASSES:
+        raise ValueError(
+            f'SigLIPTeacher: pretrained={pretrained!r} is a {model_type!r} '
+            f'checkpoint; expected one of {sorted(_MODEL_CLASSES)}')
+    model, info = _MODEL_CLASSES[model_type].from_pretrained(
+        pretrained, dtype=dtype, attn_implementation=attn_implementation,
+        output_loading_info=True)
+    missing = sorted(info['missing_keys']) + sorted(info['mismatched_keys'])
+    if missing:
+        raise ValueError(
+            f'SigLIPTeacher: pretrained={pretrained!r} lacks weights of its '
+            f'model (missing or of another shape), which transformers would '
+            f'initialise at random: {missing}')
+    return model
+
+
+def _read_image_statistics(pretrained: str) -> Tuple[Tuple, Tuple, Optional[str]]:
+    """Mean and std in 0-255 scale and the resize mode of the checkpoint's
+    ``preprocessor_config.json``; SigLIP's defaults (and no mode) without one.
+    """
+    path = cached_file(pretrained, 'preprocessor_config.json',
+                       _raise_exceptions_for_missing_entries=False)
+    cfg = {}
+    if path is not None:
+        with open(path, encoding='utf-8') as file:
+            cfg = json.load(file)
+    mean = cfg.get('image_mean', SIGLIP_MEAN)
+    std = cfg.get('image_std', SIGLIP_STD)
+    if not cfg.get('do_normalize', True):
+        mean, std = (0.0, ) * len(mean), (1.0, ) * len(std)
+    # The model sees (pixel * rescale - mean) / std = (pixel - m) / s.
+    rescale = cfg.get('rescale_factor', 1 / 255) if cfg.get(
+        'do_rescale', True) else 1.0
+    mean = tuple(m / rescale for m in mean)
+    std = tuple(s / rescale for s in std)
+    resample = cfg.get('resample')
+    if resample is not None and resample not in _RESAMPLE_MODES:
+        raise ValueError(
+            f'SigLIPTeacher: the preprocessor config of {pretrained!r} '
+            f'resamples with PIL code {resample}; set `interpolation` to '
+            f"'bilinear' or 'bicubic' explicitly")
+    return mean, std, _RESAMPLE_MODES.get(resample)
+
+
+@MODELS.register_module()
+class SigLIPTeacher(BaseModule):
+    """Frozen SigLIP / SigLIP 2 image teacher, run on every frame of a clip.
+
+    The clip, normalised with ``input_mean`` / ``input_std`` (the statistics
+    of :class:`~mmivnext.models.data_preprocessors.VideoPretrainDataPreprocessor`),
+    is turned back into 0-255 frames, resized to ``image_size`` with
+    antialiasing and normalised with the checkpoint's statistics, then run as
+    one batch of ``B * T`` images (see :meth:`preprocess`). The result is the
+    same as transformers' SigLIP image processor on float frames (which does
+    not clamp after resizing either).
+
+    The checkpoint's statistics and resize mode come from its
+    ``preprocessor_config.json`` (``image_mean``, ``image_std``,
+    ``rescale_factor``, ``resample``); without one, SigLIP's ``mean = std =
+    0.5`` in 0-1 scale and bicubic resizing.
+
+    Frozen for real
+    ---------------
+    The transformers model is held *outside* the module tree (as the plain
+    attribute :attr:`vision_model`): whatever walks modules sees a teacher
+    without parameters or persistent state (its only buffers are the
+    non-persistent normalisation statistics). So
+
+    * no optimizer built from the parent's ``parameters()`` holds it (MMEngine's
+      ``DefaultOptimWrapperConstructor`` passes ``model.parameters()``, frozen
+      ones included, when there is no ``paramwise_cfg``; with one it skips them
+      with a warning per parameter);
+    * the parent's ``state_dict()`` has no ``teacher.`` keys, and training
+      checkpoints load with ``strict=True``; the weights always come from
+      ``pretrained``;
+    * a parent ``init_cfg`` (``init_weights``) never reaches it;
+    * DDP neither broadcasts nor synchronises it: each rank loads it.
+
+    Moving the parent (``.to()``, ``.cuda()``, ``.half()``) moves the teacher
+    too (:meth:`_apply`); ``model.apply(fn)``, ``named_modules()`` and module
+    wrappers that walk the tree (FSDP auto-wrap) do not reach it, and a
+    ``deepcopy`` of the parent (an EMA model) copies it. Its parameters have ``requires_grad=False``, it stays
+    in eval mode whatever ``train()`` says, and :meth:`forward` runs under
+    ``torch.no_grad()``.
+
+    Grid
+    ----
+    The teacher's token grid is ``image_size // patch_size`` squared per frame
+    (:attr:`token_grid`); the Stage-1 algorithm needs it to equal the
+    student's grid (e.g. student patch 14 at 224 px -> 16 x 16, so a patch-16
+    teacher at 256 px, as the authors run SigLIP 2). A fixed-resolution
+    checkpoint run at another ``image_size`` interpolates its position
+    embedding (bicubic, transformers' ``interpolate_pos_encoding``, as the
+    authors' teacher does); NaFlex checkpoints take any size.
+
+    Args:
+        pretrained (str): Hub id or local folder of a SigLIP or SigLIP 2
+            checkpoint (full or vision-only), loaded at construction.
+        layers (Sequence[int]): Indices into transformers' hidden states
+            (``0`` = patch embeddings, ``i`` = output of encoder layer ``i``,
+            before the post-layernorm; negative from the end, ``-1`` = last
+            layer) to return. Defaults to the last six layers.
+        input_mean (Sequence[float]): Per-channel mean the clips were
+            normalised with, 0-255 scale. Defaults to ImageNet's.
+        input_std (Sequence[float]): Per-channel std, 0-255 scale. Defaults to
+            ImageNet's.
+        image_size (int, optional): Side of the square frames the teacher
+            sees, a multiple of the patch size. Defaults to the checkpoint's
+            (``image_size``, or ``sqrt(num_patches) * patch_size`` for NaFlex).
+        interpolation (str, optional): ``'bilinear'`` or ``'bicubic'``.
+            Defaults to the checkpoint's ``resample``, else ``'bicubic'``.
+        dtype (str | torch.dtype, optional): Dtype of the teacher's weights
+            and computation: ``'float32'`` (default), ``'bfloat16'`` or
+            ``'float16'``. Outputs are float32 either way.
+        attn_implementation (str): transformers attention backend of the
+            encoder (``'sdpa'``, ``'eager'``, ``'flash_attention_2'``).
+            Defaults to ``'sdpa'``. The MAP head always uses
+            ``nn.MultiheadAttention``.
+
+    Attributes:
+        vision_model (PreTrainedModel): The frozen transformers model.
+    """
+
+    def __init__(self,
+                 pretrained: str,
+                 layers: Sequence[int] = (-6, -5, -4, -3, -2, -1),
+                 input_mean: Sequence[float] = IMAGENET_MEAN,
+                 input_std: Sequence[float] = IMAGENET_STD,
+                 image_size: Optional[int] = None,
+                 interpolation: Optional[str] = None,
+                 dtype: Union[str, torch.dtype, None] = None,
+                 attn_implementation: str = 'sdpa') -> None:
+        super().__init__(init_cfg=None)
+        if isinstance(dtype, str):
+            if dtype not in _DTYPES:
+                raise ValueError(f'dtype must be one of {sorted(_DTYPES)}, '
+                                 f'got {dtype!r}')
+            dtype = _DTYPES[dtype]
+        dtype = dtype or torch.float32
+        if interpolation not in (None, 'bilinear', 'bicubic'):
+            raise ValueError("interpolation must be 'bilinear' or 'bicubic', "
+                             f'got {interpolation!r}')
+
+        model = _load_vision_model(pretrained, dtype, attn_implementation)
+        model.requires_grad_(False)
+        model.eval()
+        # Outside the module tree on purpose (see the class docstring).
+        object.__setattr__(self, 'vision_model', model)
+
+        config = model.config
+        self.pretrained = pretrained
+        self.is_naflex = isinstance(model, Siglip2VisionModel)
+        self.patch_size = config.patch_size
+        if self.is_naflex:
+            native_size = math.isqrt(config.num_patches) * self.patch_size
+        else:
+            native_size = config.image_size
+        self.native_size = native_size
+        self.image_size = image_size or native_size
+        if self.image_size % self.patch_size:
+            raise ValueError(f'image_size {self.image_size} is not a multiple '
+                             f'of the patch size {self.patch_size}')
+
+        num_states = config.num_hidden_layers + 1
+        bad = [i for i in layers if not -num_states <= i < num_states]
+        if bad:
+            raise ValueError(
+                f'layers {bad} out of range: {pretrained!r} has '
+                f'{num_states} hidden states (embeddings + '
+                f'{config.num_hidden_layers} layers)')
+        self.layers = tuple(i % num_states for i in layers)
+
+        channels = config.num_channels
+        if len(input_mean) != channels or len(input_std) != channels:
+            raise ValueError(f'input_mean and input_std need {channels} '
+                             f'values, got {len(input_mean)} and '
+                             f'{len(input_std)}')
+        teacher_mean, teacher_std, resample = _read_image_statistics(
+            pretrained)
+        self.interpolation = interpolation or resample or 'bicubic'
+        for name, value in (('input_mean', input_mean),
+                            ('input_std', input_std),
+                            ('teacher_mean', teacher_mean),
+                            ('teacher_std', teacher_std)):
+            self.register_buffer(
+                name,
+                torch.tensor(value, dtype=torch.float32).view(1, -1, 1, 1),
+                persistent=False)
+        self._is_init = True
+
+    @property
+    def has_head(self) -> bool:
+        """Whether the checkpoint has the MAP head (``vision_use_head``)."""
+        return bool(self.vision_model.config.vision_use_head)
+
+    @property
+    def embed_dims(self) -> int:
+        """Channels ``C_t`` of the hidden states and pooled output."""
+        return self.vision_model.config.hidden_size
+
+    @property
+    def token_grid(self) -> Tuple[int, int]:
+        """``(H_t, W_t)`` tokens per frame."""
+        side = self.image_size // self.patch_size
+        return side, side
+
+    def train(self, mode: bool = True) -> 'SigLIPTeacher':
+        """Stay in eval mode: the teacher is frozen, ``mode`` is ignored."""
+        self.vision_model.train(False)
+        return super().train(False)
+
+    def _apply(self, fn, recurse: bool = True) -> 'SigLIPTeacher':
+        """Apply ``fn`` (``.to()``, ``.cuda()``...) to the hidden model too."""
+        super()._apply(fn, recurse)
+        if recurse:
+            self.vision_model._apply(fn, recurse)
+        return self
+
+    def extra_repr(self) -> str:
+        return (f'pretrained={self.pretrained!r}, '
+                f'model={type(self.vision_model).__name__}, '
+                f'image_size={self.image_size}, layers={self.layers}, '
+                f'interpolation={self.interpolation!r}, '
+                f'dtype={self.vision_model.dtype}')
+
+    def preprocess(self, inputs: Tensor) -> Tensor:
+        """Turn normalised clips into the teacher's normalised images.
+
+        Args:
+            inputs (Tensor): ``[B, C, T, H, W]`` clips, ``(x - input_mean) /
+                input_std``.
+
+        Returns:
+            Tensor: ``[B * T, C, S, S]`` images (``S = image_size``),
+            frame-major within a sample (row ``b * T + t``), in the teacher's
+            dtype.
+        """
+        if inputs.ndim != 5 or inputs.shape[1] != self.input_mean.shape[1]:
+            raise ValueError(
+                f'expected clips [B, {self.input_mean.shape[1]}, T, H, W], '
+                f'got {list(inputs.shape)}')
+        frames = inputs.transpose(1, 2).flatten(0, 1).float()  # [BT, C, H, W]
+        frames = frames * self.input_std + self.input_mean  # 0-255
+        size = (self.image_size, self.image_size)
+        if tuple(frames.shape[-2:]) != size:
+            frames = F.interpolate(frames, size=size, mode=self.interpolation,
+                                   align_corners=False, antialias=True)
+        frames = (frames - self.teacher_mean) / self.teacher_std
+        return frames.to(self.vision_model.dtype)
+
+    def _run(self, images: Tensor, with_hidden_states: bool):
+        """Run the transformers model on ``[N, C, S, S]`` images."""
+        model = self.vision_model
+        if not self.is_naflex:
+            return model(
+                pixel_values=images,
+                interpolate_pos_encoding=self.image_size != self.native_size,
+                output_hidden_states=with_hidden_states)
+        # Siglip2ImageProcessor's layout: patches in row-major order, each
+        # flattened as (ph, pw, C).
+        num, channels = images.shape[:2]
+        side, patch = self.image_size // self.patch_size, self.patch_size
+        patches = images.reshape(num, channels, side, patch, side, patch)
+        patches = patches.permute(0, 2, 4, 3, 5, 1).reshape(
+            num, side * side, patch * patch * channels)  # [N, hw, p*p*C]
+        return model(
+            pixel_values=patches,
+            pixel_attention_mask=torch.ones(
+                num, side * side, dtype=torch.long, device=images.device),
+            spatial_shapes=torch.tensor([[side, side]],
+                                        device=images.device).expand(num, 2),
+            output_hidden_states=with_hidden_states)
+
+    @torch.no_grad()
+    def forward(self,
+                inputs: Tensor,
+                return_pooled: bool = True,
+                return_attention: bool = True) -> SigLIPTeacherOutput:
+        """Teacher features of every frame.
+
+        Args:
+            inputs (Tensor): ``[B, C, T, H, W]`` clips normalised with
+                ``input_mean`` / ``input_std``.
+            return_pooled (bool): Return the MAP head's output.
+            return_attention (bool): Return the MAP head's attention.
+
+        Returns:
+            SigLIPTeacherOutput: hidden states ``[B, T, N_t, C_t]`` of
+            :attr:`layers`, pooled ``[B, T, C_t]``, attention ``[B, T, N_t]``
+            and the grid ``(T, H_t, W_t)``.
+        """
+        if (return_pooled or return_attention) and not self.has_head:
+            raise ValueError(
+                f'{self.pretrained!r} has no MAP head (vision_use_head='
+                f'False): call with return_pooled=False, '
+                f'return_attention=False')
+        batch, frames = inputs.shape[0], inputs.shape[2]
+        images = self.preprocess(inputs)  # [B * T, C, S, S]
+
+        # The head's nn.MultiheadAttention returns its head-averaged weights
+        # [B * T, 1, N_t] (need_weights and average_attn_weights default to
+        # True); catch them on the way out.
+        captured = []
+        hook = None
+        if return_attention:
+            hook = self.vision_model.head.attention.register_forward_hook(
+                lambda module, args, output: captured.append(output[1]))
+        try:
+            output = self._run(images, with_hidden_states=bool(self.layers))
+        finally:
+            if hook is not None:
+                hook.remove()
+
+        height, width = self.token_grid
+        hidden_states = [
+            F.normalize(output.hidden_states[i].float(), dim=-1).view(
+                batch, frames, height * width, -1) for i in self.layers
+        ]
+        pooled = attention = None
+        if return_pooled:
+            pooled = output.pooler_output.float().view(batch, frames, -1)
+        if return_attention:
+            if captured[0] is None:
+                raise RuntimeError(
+                    'the MAP head of transformers no longer returns its '
+                    'attention weights (need_weights=False)')
+            attention = captured[0].float().view(batch, frames, -1)
+        return SigLIPTeacherOutput(
+            hidden_states=hidden_states,
+            pooled=pooled,
+            attention=attention,
+            grid_size=(frames, height, width))

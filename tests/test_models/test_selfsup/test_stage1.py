@@ -1,0 +1,213 @@
+"""InternVideoNextStage1 on tiny parts: losses, reconstruction, a real Runner."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from mmivnext.registry import MODELS
+from mmivnext.utils.demo_models import (make_demo_models,
+                                        save_tiny_modernbert,
+                                        save_tiny_siglip)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+DEMO_CONFIG = osp.join(
+    ROOT, 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
+
+
+@pytest.fixture(scope='module')
+def tiny_checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp('stage1_models')
+    return dict(
+        teacher=save_tiny_siglip(str(root / 'siglip'), hidden_size=32,
+                                 num_heads=2, image_size=32),
+        predictor=save_tiny_modernbert(str(root / 'modernbert'),
+                                       hidden_size=32, num_heads=2,
+                                       local_attention=8))
+
+
+def tiny_model_cfg(ckpts, **overrides):
+    """Stage 1 on 4 frames of 28 px (2 x 2 patches), widths 32-64."""
+    cfg = dict(
+        type='InternVideoNextStage1',
+        backbone=dict(
+            type='VisionTransformer3D',
+            arch=dict(embed_dims=64, num_layers=2, num_heads=2,
+                      feedforward_channels=128),
+            img_size=28, num_frames=4, num_cls_tokens=4,
+            projector_cfg=dict(num_heads=2, out_dims=32),
+            out_indices=(-2, -1), out_type='raw'),
+        teacher=dict(type='SigLIPTeacher', pretrained=ckpts['teacher'],
+                     layers=(-2, -1)),
+        masker=dict(type='SemanticMasker', mask_ratio=0.5, mode='sample'),
+        predictor=dict(type='ModernBertPredictor', in_dims=64,
+                       grid_size=(4, 2, 2), num_cls_tokens=4, num_layers=3,
+                       pretrained=ckpts['predictor']),
+        pixel_head=dict(type='DiffMLPHead', target_dims=588, cond_dims=32,
+                        width=64, depth=1),
+        align_head=dict(type='TokenAlignmentHead', in_dims=64, out_dims=32,
+                        num_layers=2),
+        global_align_loss=dict(type='CosineSimilarityLoss'))
+    cfg.update(overrides)
+    return cfg
+
+
+def build(cfg):
+    with DefaultScope.overwrite_default_scope('mmivnext'):
+        return MODELS.build(copy.deepcopy(cfg))
+
+
+def clips(batch=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 3, 4, 28, 28, generator=gen)
+
+
+def test_loss_names_and_gradients(tiny_checkpoints):
+    model = build(tiny_model_cfg(tiny_checkpoints))
+    losses = model.loss(clips())
+    assert set(losses) == {'loss_diffusion', 'loss_align',
+                           'loss_align_global'}
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    params = dict(model.named_parameters())
+    for name in ('backbone.blocks.0.attn.qkv.weight',
+                 'backbone.projector.cross_attn.proj.weight',
+                 'align_head.projs.0.1.weight'):
+        assert params[name].grad.abs().sum() > 0, name
+    # The diffusion head's output layer starts at zero (AdaLN-zero), so at
+    # the first step only the head itself gets gradients from the pixel loss.
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for n, p in params.items() if n.startswith('pixel_head'))
+
+
+def test_teacher_is_frozen_and_not_saved(tiny_checkpoints):
+    model = build(tiny_model_cfg(tiny_checkpoints))
+    model.train()
+    assert not any('teacher' in name for name, _ in model.named_parameters())
+    assert not any(key.startswith('teacher') for key in model.state_dict())
+    # A checkpoint without the teacher loads strictly.
+    other = build(tiny_model_cfg(tiny_checkpoints))
+    other.load_state_dict(model.state_dict(), strict=True)
+
+
+def test_table1_variants_build_and_train(tiny_checkpoints):
+    base = tiny_model_cfg(tiny_checkpoints)
+    variants = {
+        'pixel baseline': dict(
+            teacher=None, align_head=None, global_align_loss=None,
+            masker=dict(type='RandomMasker', mask_ratio=0.5),
+            pixel_head=dict(type='LinearPixelHead', target_dims=588,
+                            cond_dims=32)),
+        'align only': dict(predictor=None, pixel_head=None),
+        'mlp head': dict(pixel_head=dict(type='MLPPixelHead',
+                                         target_dims=588, cond_dims=32,
+                                         hidden_dims=64)),
+        'vit predictor': dict(predictor=dict(
+            type='VisionTransformerPredictor', in_dims=64,
+            grid_size=(4, 2, 2), embed_dims=32, num_layers=2, num_heads=2)),
+        'topk mask': dict(masker=dict(type='SemanticMasker', mask_ratio=0.5,
+                                      mode='topk')),
+    }
+    expected = {
+        'pixel baseline': {'loss_pixel'},
+        'align only': {'loss_align', 'loss_align_global'},
+        'mlp head': {'loss_pixel', 'loss_align', 'loss_align_global'},
+        'vit predictor': {'loss_diffusion', 'loss_align', 'loss_align_global'},
+        'topk mask': {'loss_diffusion', 'loss_align', 'loss_align_global'},
+    }
+    for name, override in variants.items():
+        cfg = dict(base, **override)
+        if name == 'pixel baseline':
+            cfg['backbone'] = dict(base['backbone'], projector_cfg=None)
+        losses = build(cfg).loss(clips())
+        assert set(losses) == expected[name], name
+        assert all(torch.isfinite(v) for v in losses.values()), name
+
+
+def test_invalid_combinations_are_refused(tiny_checkpoints):
+    base = tiny_model_cfg(tiny_checkpoints)
+    with pytest.raises(ValueError, match='need a teacher'):
+        build(dict(base, teacher=None))
+    with pytest.raises(ValueError, match='go together'):
+        build(dict(base, pixel_head=None))
+    with pytest.raises(ValueError, match='aligns 3 layers'):
+        build(dict(base, align_head=dict(type='TokenAlignmentHead',
+                                         in_dims=64, out_dims=32,
+                                         num_layers=3)))
+
+
+def test_pixel_targets_are_channel_major_patches(tiny_checkpoints):
+    model = build(tiny_model_cfg(tiny_checkpoints))
+    x = clips(1)
+    target = model.pixel_targets(x, torch.tensor([[0, 5]]))  # [1, 2, 588]
+    # Token 5 = frame 1, row 0, column 1 of the 2 x 2 grid.
+    expected = x[0, :, 1, 0:14, 14:28].reshape(-1)
+    torch.testing.assert_close(target[0, 1], expected)
+
+
+def test_reconstruct_keeps_visible_patches(tiny_checkpoints):
+    model = build(tiny_model_cfg(tiny_checkpoints)).eval()
+    x = clips(2)
+    out = model.reconstruct(x, num_steps=5,
+                            generator=torch.Generator().manual_seed(0))
+    recon, mask = out['reconstruction'], out['mask']
+    assert recon.shape == x.shape and mask.shape == (2, 4, 2, 2)
+    assert (mask.flatten(2).sum(-1) == 2).all()  # ratio 0.5 of 4 per frame
+    visible = ~mask.repeat_interleave(14, 2).repeat_interleave(14, 3)
+    visible = visible.unsqueeze(1).expand_as(x)
+    torch.testing.assert_close(recon[visible], x[visible])
+    assert not torch.allclose(recon[~visible], x[~visible])
+    samples = model.predict(x)
+    assert samples[0].reconstruction.shape == x.shape[1:]
+
+
+def test_overfitting_one_batch_lowers_the_loss(tiny_checkpoints):
+    torch.manual_seed(0)
+    model = build(tiny_model_cfg(tiny_checkpoints))
+    optim = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    x = clips(2)
+    history = []
+    for _ in range(30):
+        loss = sum(model.loss(x).values())
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        history.append(loss.item())
+    first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5
+    assert last < 0.7 * first, history
+
+
+def test_demo_config_trains_through_a_runner(demo_videos, tmp_path):
+    from mmengine.runner import Runner
+    demo_models = make_demo_models(str(tmp_path / 'demo_models'))
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.work_dir = str(tmp_path / 'work_dir')
+    cfg.model.teacher.pretrained = demo_models['teacher']
+    cfg.model.predictor.pretrained = demo_models['predictor']
+    cfg.train_dataloader.dataset.ann_file = demo_videos['train_list']
+    cfg.train_dataloader.dataset.data_prefix.video = demo_videos['root']
+    cfg.train_dataloader.batch_size = 4
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model
+    assert all(not p.requires_grad for p in model.teacher.parameters())
+    optimised = {id(p) for group in runner.optim_wrapper.param_groups
+                 for p in group['params']}
+    assert not any(id(p) in optimised for p in model.teacher.parameters())
+    checkpoint = torch.load(tmp_path / 'work_dir' / 'epoch_1.pth',
+                            map_location='cpu',
+                            weights_only=True)
+    assert checkpoint['meta']['iter'] == 3  # 12 clips / batch 4
+    assert not any(k.startswith('teacher') for k in checkpoint['state_dict'])
+    assert any(k.startswith('predictor.layers') for k in
+               checkpoint['state_dict'])
