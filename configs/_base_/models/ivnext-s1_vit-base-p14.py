@@ -56,7 +56,9 @@ model = dict(
     teacher=dict(
         type='SigLIPTeacher',
         pretrained=teacher_id,
-        layers=tuple(range(-align_layers, 0)),
+        # The authors' six SigLIP2-1B layers (hidden-state indices: 0 is the
+        # patch embedding, i the output of block i).
+        layers=(23, 26, 30, 33, 36, 39),
         image_size=256),  # 16 x 16 patches of 16 px, the student's grid
     masker=dict(type='SemanticMasker', mask_ratio=0.8, mode='sample'),
     predictor=dict(

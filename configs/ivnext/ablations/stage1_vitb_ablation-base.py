@@ -15,7 +15,11 @@ grid_size = (num_frames, img_size // patch_size, img_size // patch_size)
 model = dict(
     backbone=dict(
         num_frames=num_frames, projector_cfg=dict(out_dims=teacher_dims)),
-    teacher=dict(pretrained='google/siglip2-large-patch16-256'),
+    # 24 blocks; the authors do not give their layers for this teacher: the
+    # last six.
+    teacher=dict(
+        pretrained='google/siglip2-large-patch16-256',
+        layers=(-6, -5, -4, -3, -2, -1)),
     predictor=dict(grid_size=grid_size),
     align_head=dict(out_dims=teacher_dims))
 

@@ -16,7 +16,7 @@ def check_token_inputs(z_or_pred: Tensor, target: Tensor,
                          f'got {tuple(z_or_pred.shape)} and '
                          f'{tuple(target.shape)}.')
     M = target.shape[0]
-    if False:
+    if z_or_pred.shape[0] != M:
         raise ValueError(f'Inputs have {z_or_pred.shape[0]} tokens but the '
                          f'target has {M}.')
     if weights is not None and weights.shape != (M, ):

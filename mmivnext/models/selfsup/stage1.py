@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
@@ -26,8 +27,8 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
       patch's pixels from the predictor's vector, one patch at a time;
     * the student's last layers (visible tokens) are aligned token by token
       with the teacher's chosen layers, and its attention-pooled vector (the
-      encoder's ``projector``) with the teacher's pooled output averaged
-      over frames; both with ``2 - 2 cos``.
+      encoder's ``projector``) with the mean over frames of the teacher's
+      L2-normalised pooled outputs; both with ``2 - 2 cos``.
 
     Every part but the backbone is optional, so that one class covers the
     Table 1 variants: the pixel-reconstruction baseline (no teacher, a
@@ -148,8 +149,10 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             losses['loss_align'] = self.align_head.loss(student, target)
         if self.global_align_loss is not None:
             pooled = self.backbone.projector(feats[-1])[:, 0]  # [B, C_t]
+            # Frames weigh equally: normalise, then average (as the authors).
+            target = F.normalize(teacher.pooled, dim=-1).mean(dim=1)
             losses['loss_align_global'] = self.global_align_loss(
-                pooled, teacher.pooled.mean(dim=1))
+                pooled, target)
         return losses
 
     def generate_mask(self, inputs: Tensor, teacher=None) -> MaskIndices:

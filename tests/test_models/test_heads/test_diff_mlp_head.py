@@ -6,6 +6,7 @@ from torch.testing import assert_close
 
 import mmivnext.models  # noqa: F401  (compat fixes before anything else)
 from mmivnext.models.heads import DiffMLPHead
+from mmivnext.models.heads.diff_mlp_head import AdaLNResBlock
 from mmivnext.models.utils.diffusion import space_timesteps
 from mmivnext.registry import MODELS
 
@@ -49,13 +50,27 @@ def test_zero_init_output_and_structure():
                    if isinstance(m, nn.LayerNorm) for p in m.parameters())
     zero = [b.adaLN_modulation[-1] for b in head.blocks] + [
         head.final_layer.adaLN_modulation[-1], head.final_layer.linear]
-    assert all(float(p.abs().max()) == 0 for m in zero
+    assert all(p.detach().abs().max().item() == 0 for m in zero
                for p in m.parameters())
     # The rest is initialised non-trivially.
     assert float(head.input_proj.weight.abs().min()) > 0
     assert float(head.cond_embed.weight.std()) > 0.1
     assert float(head.time_embed.mlp[0].weight.std()) == pytest.approx(
         0.02, rel=0.1)
+
+
+def test_adaln_res_block():
+    torch.manual_seed(0)
+    block = AdaLNResBlock(16)
+    x, y = torch.randn(3, 16), torch.randn(3, 16)
+    nn.init.zeros_(block.adaLN_modulation[-1].weight)
+    nn.init.zeros_(block.adaLN_modulation[-1].bias)
+    assert torch.equal(block(x, y), x)  # zero gate: identity
+    with torch.no_grad():
+        block.adaLN_modulation[-1].weight.normal_()
+    shift, scale, gate = block.adaLN_modulation(y).chunk(3, -1)
+    h = nn.functional.layer_norm(x, (16, ), eps=1e-6) * (1 + scale) + shift
+    assert_close(block(x, y), x + gate * block.mlp(h))
 
 
 def test_init_weights_restores_default_unless_loaded():

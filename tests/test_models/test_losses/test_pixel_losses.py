@@ -30,7 +30,7 @@ def test_pixel_mse_loss():
     per_token = ((pred - target)**2).mean(-1)
     assert_close(loss(pred, target, w),
                  2 * (per_token[0] + 3 * per_token[3]) / 4)
-    assert loss(pred.bfloat16(), target).dtype == torch.float32
+    assert loss(pred.bfloat16(), target.bfloat16()).dtype == torch.float32
     with pytest.raises(ValueError, match='differs'):
         loss(pred[:, :5], target)
     with pytest.raises(ValueError, match='weights'):

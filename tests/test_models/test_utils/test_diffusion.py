@@ -52,6 +52,7 @@ def test_space_timesteps():
     steps = space_timesteps(1000, 100)
     assert len(steps) == 100 and steps[0] == 0 and steps[-1] == 999
     assert {b - a for a, b in zip(steps, steps[1:])} == {10, 11}
+    assert steps == [round(i * 999 / 99) for i in range(100)]  # no ties
     assert space_timesteps(10, 10) == list(range(10))
     assert space_timesteps(5, 3) == [0, 2, 4]
     assert space_timesteps(1000, 1) == [0]

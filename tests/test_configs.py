@@ -1,0 +1,104 @@
+"""Every shipped config loads, and the Stage-1 configs say what the paper says."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                         recursive=True) if '_base_' not in p)
+ABLATIONS = osp.join(ROOT, 'configs', 'ivnext', 'ablations')
+
+
+def load(relative):
+    return Config.fromfile(osp.join(ROOT, 'configs', relative))
+
+
+@pytest.mark.parametrize('path', CONFIGS,
+                         ids=[osp.relpath(p, ROOT) for p in CONFIGS])
+def test_config_loads(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmivnext'
+    assert 'model' in cfg and 'train_dataloader' in cfg
+
+
+def test_stage1_vitb_is_the_paper_recipe():
+    cfg = load('ivnext/stage1_vitb.py')
+    model = cfg.model
+    assert model.type == 'InternVideoNextStage1'
+    assert (model.backbone.arch, model.backbone.num_frames,
+            model.backbone.img_size, model.backbone.patch_size) == (
+                'base', 16, 224, 14)
+    assert model.backbone.drop_path_rate == 0.1
+    assert model.masker == dict(type='SemanticMasker', mask_ratio=0.8,
+                                mode='sample')
+    assert model.predictor.num_layers == 5
+    assert model.predictor.pretrained == 'answerdotai/ModernBERT-large'
+    assert model.predictor.grid_size == (16, 16, 16)
+    assert (model.pixel_head.depth, model.pixel_head.width,
+            model.pixel_head.target_dims) == (6, 1536, 588)
+    assert model.teacher.image_size == 256  # 16 x 16 patches of 16 px
+    optim = cfg.optim_wrapper
+    assert optim.type == 'mmivnext.AnyDeviceAmpOptimWrapper'
+    assert optim.dtype == 'bfloat16'
+    assert optim.optimizer.lr == 1e-3
+    assert tuple(optim.optimizer.betas) == (0.9, 0.98)
+    assert optim.optimizer.weight_decay == 0.05
+    assert optim.clip_grad is not None
+    assert cfg.train_cfg.max_epochs == 50
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.end) == ('LinearLR', 5)
+    assert (cosine.type, cosine.begin, cosine.end) == (
+        'CosineAnnealingLR', 5, 50)
+    assert cfg.train_dataloader.batch_size * 64 == \
+        cfg.auto_scale_lr.base_batch_size == 2048
+    steps = [s.type for s in cfg.train_dataloader.dataset.pipeline]
+    assert 'mmaction.MultiScaleCrop' in steps and 'mmaction.Flip' in steps
+
+
+def test_stage1_vitl_changes_only_the_encoder():
+    b, l = load('ivnext/stage1_vitb.py'), load('ivnext/stage1_vitl.py')
+    assert l.model.backbone.arch == 'large'
+    assert l.model.backbone.drop_path_rate == 0.2
+    assert l.model.predictor.in_dims == l.model.align_head.in_dims == 1024
+    assert l.optim_wrapper == b.optim_wrapper
+    assert l.train_dataloader == b.train_dataloader
+
+
+@pytest.mark.parametrize(
+    'name, check',
+    [
+        ('pixel-baseline', lambda m: m.teacher is None and m.align_head is None
+         and m.masker.type == 'RandomMasker'
+         and m.pixel_head.type == 'LinearPixelHead'),
+        ('align-only', lambda m: m.predictor is None and m.pixel_head is None
+         and m.align_head is not None),
+        ('pixel-align_linear-head', lambda m: m.pixel_head.type ==
+         'LinearPixelHead' and m.predictor.init == 'none'),
+        ('predictor-no-init', lambda m: m.pixel_head.type == 'DiffMLPHead' and
+         m.predictor.init == 'none'),
+        ('linear-head', lambda m: m.pixel_head.type == 'LinearPixelHead' and
+         m.predictor.init == 'pretrained'),
+        ('mlp-head', lambda m: m.pixel_head.type == 'MLPPixelHead'),
+        ('predictor-last2', lambda m: m.predictor.num_layers == 2),
+        ('predictor-last8', lambda m: m.predictor.num_layers == 8),
+        ('vit-predictor-d5', lambda m: m.predictor.type ==
+         'VisionTransformerPredictor' and m.predictor.num_layers == 5),
+        ('vit-predictor-d12', lambda m: m.predictor.num_layers == 12),
+        ('diffmlp-d3w1024', lambda m: (m.pixel_head.depth, m.pixel_head.width)
+         == (3, 1024)),
+        ('diffmlp-d9w2048', lambda m: (m.pixel_head.depth, m.pixel_head.width)
+         == (9, 2048)),
+    ])
+def test_table1_ablation(name, check):
+    cfg = Config.fromfile(osp.join(ABLATIONS, f'stage1_vitb_{name}.py'))
+    assert check(cfg.model), name
+    # The ablation setting: 8 frames, SigLIP2-Large, 30 epochs.
+    assert cfg.train_cfg.max_epochs == 30
+    assert cfg.model.backbone.num_frames == 8
+    if cfg.model.teacher is not None:
+        assert 'siglip2-large' in cfg.model.teacher.pretrained
+    if cfg.model.predictor is not None:
+        assert tuple(cfg.model.predictor.grid_size) == (8, 16, 16)
