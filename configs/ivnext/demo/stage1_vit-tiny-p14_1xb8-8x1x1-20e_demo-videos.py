@@ -45,6 +45,9 @@ model = dict(
     # One diffusion step per token and iteration (MAR uses 4): cheaper on CPU.
     pixel_head=dict(
         cond_dims=64, width=128, depth=2,
+        # Keep samples of the briefly trained head in the range of the
+        # normalised pixels (about [-2.2, 2.7]) for the reconstruction image.
+        clip_denoised=3.0,
         loss=dict(type='DiffusionLoss', diffusion_batch_mul=1)),
     align_head=dict(
         in_dims=embed_dims, out_dims=teacher_dims, num_layers=align_layers))

@@ -81,7 +81,7 @@ class DiffusionLoss(nn.Module):
         z = z.repeat(mul, 1)  # [M * mul, C]
         if weights is not None:
             weights = weights.repeat(mul)  # [M * mul]
-        t = torch.randint(0, 1, (target.shape[0], ),
+        t = torch.randint(0, self.num_timesteps, (target.shape[0], ),
                           device=target.device)
         losses = self.diffusion.training_losses(
             lambda x_t, model_t: denoiser(x_t, model_t, z), target,

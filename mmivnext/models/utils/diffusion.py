@@ -342,7 +342,7 @@ class GaussianDiffusion:
     # ------------------------------------------------------- reverse process
     def predict_xstart_from_eps(self, x_t: Tensor, t: Tensor,
                                 eps: Tensor) -> Tensor:
-        """``x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``, ``[N, D]``."""
+        """``(x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``, ``[N, D]``."""
         x_t = self._check(x_t, t, 'x_t')
         return (self._gather('sqrt_recip_alphas_cumprod', t, x_t) * x_t -
                 self._gather('sqrt_recipm1_alphas_cumprod', t, x_t) *

@@ -63,7 +63,7 @@ def test_registry_init_and_loss_weight():
     assert float(first.weight.detach().abs().max()) <= bound
     assert float(first.weight.detach().std()) > 0.2 * bound
     loss = head.loss(torch.randn(3, C), torch.randn(3, D))['loss_pixel']
-    assert float(loss) == 0
+    assert loss.item() == 0
 
 
 def test_overfit_quickly():
@@ -76,5 +76,5 @@ def test_overfit_quickly():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 1e-3
+    assert loss.item() < 1e-3
     assert_close(head.predict(z), target, atol=0.05, rtol=0)
