@@ -84,6 +84,14 @@ def test_loss_names_and_gradients(tiny_checkpoints):
                for n, p in params.items() if n.startswith('pixel_head'))
 
 
+def test_tensor_mode_gives_encoder_features_of_the_whole_clip(
+        tiny_checkpoints):
+    model = build(tiny_model_cfg(tiny_checkpoints))
+    feats = model(clips(2), mode='tensor')
+    # Both requested layers, all 16 tokens plus 4 cls tokens.
+    assert [f.shape for f in feats] == [(2, 20, 64)] * 2
+
+
 def test_teacher_is_frozen_and_not_saved(tiny_checkpoints):
     model = build(tiny_model_cfg(tiny_checkpoints))
     model.train()
@@ -211,3 +219,22 @@ def test_demo_config_trains_through_a_runner(demo_videos, tmp_path):
     assert not any(k.startswith('teacher') for k in checkpoint['state_dict'])
     assert any(k.startswith('predictor.layers') for k in
                checkpoint['state_dict'])
+
+    # The reconstruction tool draws input / masked input / reconstruction.
+    import cv2
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'visualize_reconstruction',
+        osp.join(ROOT, 'tools/analysis/visualize_reconstruction.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    video = osp.join(demo_videos['root'], 'val', 'video_00000.mp4')
+    out = tmp_path / 'recon.png'
+    tool.main([
+        DEMO_CONFIG, str(tmp_path / 'work_dir' / 'epoch_1.pth'), video,
+        '--out', str(out), '--num-steps', '5', '--cell-size', '32',
+        '--cfg-options', f'model.teacher.pretrained={demo_models["teacher"]}',
+        f'model.predictor.pretrained={demo_models["predictor"]}'
+    ])
+    image = cv2.imread(str(out))
+    assert image.shape == (3 * 32, 8 * 32, 3)  # 3 rows, 8 frames
