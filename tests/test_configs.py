@@ -59,12 +59,12 @@ def test_stage1_vitb_is_the_paper_recipe():
 
 
 def test_stage1_vitl_changes_only_the_encoder():
-    b, l = load('ivnext/stage1_vitb.py'), load('ivnext/stage1_vitl.py')
-    assert l.model.backbone.arch == 'large'
-    assert l.model.backbone.drop_path_rate == 0.2
-    assert l.model.predictor.in_dims == l.model.align_head.in_dims == 1024
-    assert l.optim_wrapper == b.optim_wrapper
-    assert l.train_dataloader == b.train_dataloader
+    vitb, vitl = load('ivnext/stage1_vitb.py'), load('ivnext/stage1_vitl.py')
+    assert vitl.model.backbone.arch == 'large'
+    assert vitl.model.backbone.drop_path_rate == 0.2
+    assert vitl.model.predictor.in_dims == vitl.model.align_head.in_dims == 1024
+    assert vitl.optim_wrapper == vitb.optim_wrapper
+    assert vitl.train_dataloader == vitb.train_dataloader
 
 
 @pytest.mark.parametrize(

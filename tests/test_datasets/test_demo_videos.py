@@ -90,8 +90,8 @@ def test_same_seed_gives_identical_frames(demo_videos, demo_videos_args,
 
 
 def test_a_smaller_set_is_the_start_of_a_larger_one(demo_videos,
-                                                     demo_videos_args,
-                                                     tmp_path):
+                                                    demo_videos_args,
+                                                    tmp_path):
     args = dict(demo_videos_args, num_train=2, num_val=1)
     smaller = _decode_set(make_demo_videos(str(tmp_path / 'small'), **args))
     first = _decode_set(demo_videos)

@@ -2,7 +2,8 @@
 # minutes: write it with `python tools/data/make_demo_videos.py` (120 train and
 # 40 val videos of 32 frames at 64x64 in data/demo_videos). Pretraining ignores
 # the labels; classifiers and probes that inherit this file use them (the lists
-# are labelled) and build their validation from `val_pipeline`. The classes are told apart by the direction of motion, as in SthSth V2,
+# are labelled) and build their validation from `val_pipeline`. The classes
+# are told apart by the direction of motion, as in SthSth V2,
 # so there is no flip. 8 frames at 56 px (4x4 patches of 14 px) keep a step
 # cheap; inheriting configs change these as described in k400_unlabeled.py.
 dataset_type = 'UnlabeledVideoDataset'

@@ -62,7 +62,6 @@ import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import update_init_info
 from torch import Tensor, nn
@@ -71,46 +70,9 @@ from torch.utils.checkpoint import checkpoint
 from mmivnext.registry import MODELS
 from ..utils import (AttentionPoolingBlock, LayerScale, PatchEmbed3D,
                      TransformerEncoderLayer, build_norm,
-                     get_3d_sincos_pos_embed, infer_pos_embed_grid,
+                     get_3d_sincos_pos_embed, pos_embed_load_pre_hook,
                      resize_pos_embed_3d)
 from ..utils.norm import NormCfg
-
-
-def _pos_embed_load_pre_hook(module: 'VisionTransformer3D', state_dict: dict,
-                             prefix: str, local_metadata: dict, strict: bool,
-                             missing_keys: list, unexpected_keys: list,
-                             error_msgs: list) -> None:
-    """Resize a checkpoint's ``pos_embed`` to the module's grid before loading.
-
-    Also marks the module initialised when the state dict holds any of its
-    entries, so that a later ``init_weights()`` does not overwrite them.
-    """
-    if any(key.startswith(prefix) for key in state_dict):
-        module._is_init = True
-    key, grid_key = prefix + 'pos_embed', prefix + 'pos_embed_grid'
-    pos_embed = state_dict.get(key)
-    if pos_embed is None or pos_embed.dim() != 3 or \
-            pos_embed.shape[-1] != module.embed_dims:
-        return  # missing or of another width: the load itself reports it
-    num_cls = module.num_cls_tokens
-    if grid_key in state_dict:
-        src_grid = tuple(int(g) for g in state_dict[grid_key].tolist())
-        num_extra = pos_embed.shape[1] - math.prod(src_grid)
-        if num_extra != num_cls:
-            raise ValueError(
-                f'{key} of shape {tuple(pos_embed.shape)} with grid {src_grid} '
-                f'has {num_extra} cls rows, but the model has {num_cls} cls '
-                f'tokens.')
-    else:
-        src_grid = infer_pos_embed_grid(pos_embed.shape[1] - num_cls,
-                                        module.grid_size)
-    if src_grid != module.grid_size:
-        state_dict[key] = resize_pos_embed_3d(pos_embed, src_grid,
-                                              module.grid_size, num_cls)
-        print_log(
-            f'Resized {key} from the (T, H, W) token grid {src_grid} to '
-            f'{module.grid_size}.', logger='current')
-    state_dict[grid_key] = module.pos_embed_grid.clone()
 
 
 @MODELS.register_module()
@@ -359,7 +321,7 @@ class VisionTransformer3D(BaseModule):
         self.register_buffer('pos_embed_grid',
                              torch.tensor(self.grid_size, dtype=torch.int64))
         self._register_load_state_dict_pre_hook(
-            _pos_embed_load_pre_hook, with_module=True)
+            pos_embed_load_pre_hook, with_module=True)
         self.drop_after_pos = nn.Dropout(drop_rate)
 
         dpr = [drop_path_rate * i / max(self.num_layers - 1, 1)

@@ -16,49 +16,11 @@ from collections import OrderedDict
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..utils import (get_3d_sincos_pos_embed, infer_pos_embed_grid,
+from ..utils import (get_3d_sincos_pos_embed, pos_embed_load_pre_hook,
                      resize_pos_embed_3d)
-
-
-def _pos_embed_load_pre_hook(module: 'BasePredictor', state_dict: dict,
-                             prefix: str, local_metadata: dict, strict: bool,
-                             missing_keys: list, unexpected_keys: list,
-                             error_msgs: list) -> None:
-    """Resize a checkpoint's ``pos_embed`` to the module's grid before loading.
-
-    The checkpoint's grid is its ``pos_embed_grid`` entry, or, without one,
-    inferred from the token count (same spatial size or same frame count as
-    the module, see :func:`~mmivnext.models.utils.infer_pos_embed_grid`).
-    Also marks the module initialised when the state dict holds any of its
-    entries, so that a later ``init_weights()`` leaves them alone.
-    """
-    if any(key.startswith(prefix) for key in state_dict):
-        module._is_init = True
-    key, grid_key = prefix + 'pos_embed', prefix + 'pos_embed_grid'
-    pos_embed = state_dict.get(key)
-    if pos_embed is None or pos_embed.dim() != 3 or \
-            pos_embed.shape[-1] != module.in_dims:
-        return  # missing or of another width: the load itself reports it
-    num_cls = module.num_cls_tokens
-    if grid_key in state_dict:
-        src_grid = tuple(int(g) for g in state_dict[grid_key].tolist())
-        if pos_embed.shape[1] - math.prod(src_grid) != num_cls:
-            raise ValueError(
-                f'{key} of shape {tuple(pos_embed.shape)} with grid {src_grid} '
-                f'does not have the {num_cls} cls rows of the model.')
-    else:
-        src_grid = infer_pos_embed_grid(pos_embed.shape[1] - num_cls,
-                                        module.grid_size)
-    if src_grid != module.grid_size:
-        state_dict[key] = resize_pos_embed_3d(pos_embed, src_grid,
-                                              module.grid_size, num_cls)
-        print_log(f'Resized {key} from the (T, H, W) token grid {src_grid} to '
-                  f'{module.grid_size}.', logger='current')
-    state_dict[grid_key] = module.pos_embed_grid.clone()
 
 
 class BasePredictor(BaseModule):
@@ -127,7 +89,7 @@ class BasePredictor(BaseModule):
             in_dims, grid_size, num_cls_tokens).unsqueeze(0))
         self.register_buffer('pos_embed_grid',
                              torch.tensor(grid_size, dtype=torch.int64))
-        self._register_load_state_dict_pre_hook(_pos_embed_load_pre_hook,
+        self._register_load_state_dict_pre_hook(pos_embed_load_pre_hook,
                                                 with_module=True)
         self.proj = nn.Sequential(OrderedDict(
             fc1=nn.Linear(in_dims, in_dims), act=nn.GELU(),

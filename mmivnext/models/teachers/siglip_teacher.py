@@ -195,9 +195,9 @@ class SigLIPTeacher(BaseModule):
     Moving the parent (``.to()``, ``.cuda()``, ``.half()``) moves the teacher
     too (:meth:`_apply`); ``model.apply(fn)``, ``named_modules()`` and module
     wrappers that walk the tree (FSDP auto-wrap) do not reach it, and a
-    ``deepcopy`` of the parent (an EMA model) copies it. Its parameters have ``requires_grad=False``, it stays
-    in eval mode whatever ``train()`` says, and :meth:`forward` runs under
-    ``torch.no_grad()``.
+    ``deepcopy`` of the parent (an EMA model) copies it. Its parameters have
+    ``requires_grad=False``, it stays in eval mode whatever ``train()`` says,
+    and :meth:`forward` runs under ``torch.no_grad()``.
 
     Grid
     ----

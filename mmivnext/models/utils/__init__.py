@@ -5,13 +5,15 @@ from .attention import (AttentionPoolingBlock, CrossAttention,
 from .norm import NORM_ALIASES, NORM_LAYERS, build_norm
 from .patch_embed import PatchEmbed3D, patchify_3d, unpatchify_3d
 from .pos_embed import (get_1d_sincos_pos_embed, get_3d_sincos_pos_embed,
-                        infer_pos_embed_grid, resize_pos_embed_3d)
+                        infer_pos_embed_grid, pos_embed_load_pre_hook,
+                        resize_pos_embed_3d)
 from .transformer import MLP, LayerScale, TransformerEncoderLayer
 
 __all__ = [
     'AttentionPoolingBlock', 'CrossAttention', 'MultiheadSelfAttention',
     'NORM_ALIASES', 'NORM_LAYERS', 'build_norm', 'PatchEmbed3D', 'patchify_3d',
     'unpatchify_3d', 'get_1d_sincos_pos_embed', 'get_3d_sincos_pos_embed',
-    'infer_pos_embed_grid', 'resize_pos_embed_3d', 'MLP', 'LayerScale',
+    'infer_pos_embed_grid', 'pos_embed_load_pre_hook', 'resize_pos_embed_3d',
+    'MLP', 'LayerScale',
     'TransformerEncoderLayer'
 ]

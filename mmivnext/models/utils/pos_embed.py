@@ -18,6 +18,7 @@ from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from torch import Tensor
 
 Grid = Tuple[int, int, int]
@@ -178,3 +179,49 @@ def infer_pos_embed_grid(num_patches: int, ref_grid: Sequence[int]) -> Grid:
         f'Cannot infer the grid of a position embedding of {num_patches} tokens '
         f'for a model with grid {(t, h, w)}: it {reason}. Give the checkpoint '
         f'its grid (a "pos_embed_grid" entry holding (T, H, W)).')
+
+
+def pos_embed_load_pre_hook(module, state_dict: dict, prefix: str,
+                            local_metadata: dict, strict: bool,
+                            missing_keys: list, unexpected_keys: list,
+                            error_msgs: list) -> None:
+    """Load-state-dict pre-hook resizing ``pos_embed`` to the module's grid.
+
+    For modules with a ``pos_embed [1, num_cls + T'H'W', C]`` parameter or
+    buffer, a persistent ``pos_embed_grid`` buffer (the ``(T', H', W')`` grid)
+    and the attributes ``grid_size`` and ``num_cls_tokens``; register it with
+    ``module._register_load_state_dict_pre_hook(pos_embed_load_pre_hook,
+    with_module=True)``. The checkpoint's grid is its ``pos_embed_grid``
+    entry or, without one, inferred from the token count
+    (:func:`infer_pos_embed_grid`). Checkpoints of another frame count or
+    resolution then load strictly, with a log line saying what was resized.
+
+    Also marks the module initialised when the state dict holds any of its
+    entries, so that a later ``init_weights()`` leaves them alone.
+    """
+    if any(key.startswith(prefix) for key in state_dict):
+        module._is_init = True
+    key, grid_key = prefix + 'pos_embed', prefix + 'pos_embed_grid'
+    pos_embed = state_dict.get(key)
+    if pos_embed is None or pos_embed.dim() != 3 or \
+            pos_embed.shape[-1] != module.pos_embed.shape[-1]:
+        return  # missing or of another width: the load itself reports it
+    num_cls = module.num_cls_tokens
+    if grid_key in state_dict:
+        src_grid = tuple(int(g) for g in state_dict[grid_key].tolist())
+        num_extra = pos_embed.shape[1] - math.prod(src_grid)
+        if num_extra != num_cls:
+            raise ValueError(
+                f'{key} of shape {tuple(pos_embed.shape)} with grid '
+                f'{src_grid} has {num_extra} cls rows, but the model has '
+                f'{num_cls} cls tokens.')
+    else:
+        src_grid = infer_pos_embed_grid(pos_embed.shape[1] - num_cls,
+                                        module.grid_size)
+    if src_grid != tuple(module.grid_size):
+        state_dict[key] = resize_pos_embed_3d(pos_embed, src_grid,
+                                              module.grid_size, num_cls)
+        print_log(
+            f'Resized {key} from the (T, H, W) token grid {src_grid} to '
+            f'{tuple(module.grid_size)}.', logger='current')
+    state_dict[grid_key] = module.pos_embed_grid.clone()

@@ -9,6 +9,7 @@ from torch.testing import assert_close
 import mmivnext.models  # noqa: F401  (must precede mmaction.models)
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.models.backbones import vision_transformer3d as vit3d_module
+from mmivnext.models.utils import pos_embed as pos_embed_module
 from mmivnext.models.utils import (get_3d_sincos_pos_embed, patchify_3d,
                                    resize_pos_embed_3d)
 
@@ -285,7 +286,7 @@ def test_pos_embed_init_and_fixed_buffer():
 ])
 def test_load_resizes_pos_embed(src_kwargs, dst_kwargs, monkeypatch):
     logs = []
-    monkeypatch.setattr(vit3d_module, 'print_log',
+    monkeypatch.setattr(pos_embed_module, 'print_log',
                         lambda msg, **kw: logs.append(msg))
     src, dst = build(**src_kwargs), build(**dst_kwargs)
     with torch.no_grad():
@@ -306,7 +307,7 @@ def test_load_resizes_pos_embed(src_kwargs, dst_kwargs, monkeypatch):
 
 def test_load_same_grid_is_identity(monkeypatch):
     logs = []
-    monkeypatch.setattr(vit3d_module, 'print_log',
+    monkeypatch.setattr(pos_embed_module, 'print_log',
                         lambda msg, **kw: logs.append(msg))
     src, dst = build(), build()
     with torch.no_grad():

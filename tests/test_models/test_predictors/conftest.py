@@ -27,4 +27,3 @@ def tiny_modernbert_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp('tiny_modernbert')
     model.save_pretrained(str(path))
     return str(path)
-
