@@ -11,6 +11,7 @@ import os
 import os.path as osp
 
 import mmivnext  # noqa: F401  (applies the upstream fixes before mmaction)
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
@@ -43,6 +44,13 @@ def parse_args(argv=None):
     return args
 
 
+def _to_json(value):
+    """Metric values as JSON numbers where they are numbers."""
+    if hasattr(value, 'tolist'):
+        value = value.tolist()
+    return float(value) if isinstance(value, (int, float)) else value
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -68,12 +76,17 @@ def main(argv=None):
         with open(out, 'w') as f:
             json.dump(
                 dict(config=args.config, checkpoint=args.checkpoint,
-                     metrics={k: float(v) for k, v in metrics.items()}),
+                     metrics={k: _to_json(v) for k, v in metrics.items()}),
                 f, indent=2)
         width = max((len(k) for k in metrics), default=0)
         for key, value in metrics.items():
-            print(f'{key:<{width}}  {float(value):.4f}')
+            value = _to_json(value)
+            text = f'{value:.4f}' if isinstance(value, float) else value
+            print(f'{key:<{width}}  {text}')
         print(f'metrics written to {out}')
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':

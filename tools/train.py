@@ -14,6 +14,7 @@ import os
 import os.path as osp
 
 import mmivnext  # noqa: F401  (applies the upstream fixes before mmaction)
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
@@ -108,6 +109,11 @@ def main(argv=None):
     else:
         runner = Runner.from_cfg(cfg)
     runner.train()
+    # Leave the process group before exiting, so that no rank tears down a
+    # communicator that another rank still uses.
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -175,3 +175,31 @@ def test_amp_trains_on_cpu(demo_videos, tmp_path):
               for line in log.splitlines() if 'Epoch(train)' in line]
     assert losses and all(math.isfinite(loss) for loss in losses), proc.stdout
     assert (work_dir / 'epoch_1.pth').is_file()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU (gloo) check')
+def test_stage1_demo_trains_on_two_ranks(demo_videos, tmp_path):
+    """DDP over the Stage-1 model: every parameter gets a gradient (DDP fails
+    on unused ones), the frozen teacher stays out of it, ranks agree."""
+    from mmivnext.utils.demo_models import make_demo_models
+    models = make_demo_models(str(tmp_path / 'demo_models'))
+    config = osp.join(
+        ROOT, 'configs/ivnext/demo/'
+        'stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
+    work_dir = tmp_path / 'stage1'
+    _run([
+        'bash', 'tools/dist_train.sh', config, '2', '--work-dir',
+        str(work_dir), '--cfg-options',
+        f'model.teacher.pretrained={models["teacher"]}',
+        f'model.predictor.pretrained={models["predictor"]}',
+        f'train_dataloader.dataset.ann_file={demo_videos["train_list"]}',
+        f'train_dataloader.dataset.data_prefix.video={demo_videos["root"]}',
+        'train_dataloader.batch_size=3', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
+        'default_hooks.logger.interval=1'
+    ], env=dict(PYTHON=sys.executable, PORT=str(_free_port())))
+    state = _weights(work_dir / 'epoch_1.pth')
+    assert state['meta']['iter'] == 2  # 12 clips / (2 ranks x 3)
+    assert not any(k.startswith('teacher') for k in state['state_dict'])
+    log = next(work_dir.glob('*/*.log')).read_text()
+    assert 'GPU number: 2' in log and 'loss_diffusion' in log
