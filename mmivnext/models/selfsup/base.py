@@ -7,6 +7,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from mmivnext.registry import MODELS
+from ..utils import patchify_3d
 
 
 def gather_tokens(x: Tensor, indices: Tensor) -> Tensor:
@@ -49,6 +50,8 @@ class BaseVideoSelfSupervisor(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        #: Normalise each pixel target patch by its own mean and std.
+        self.norm_pixel_targets = False
 
     def token_grid(self, inputs: Tensor) -> Tuple[int, int, int]:
         """The ``(T', H', W')`` token grid of clips ``[B, C, T, H, W]``."""
@@ -56,6 +59,26 @@ class BaseVideoSelfSupervisor(BaseModel):
         patch = self.backbone.patch_size
         _, _, T, H, W = inputs.shape
         return T // tubelet, H // patch, W // patch
+
+    def pixel_targets(self, inputs: Tensor, masked: Tensor) -> Tensor:
+        """The pixels of the masked patches, channel-major.
+
+        Args:
+            inputs (Tensor): ``[B, C, T, H, W]`` normalised clips.
+            masked (Tensor): LongTensor ``[B, M]``.
+
+        Returns:
+            Tensor: ``[B, M, C * tubelet * p * p]`` (588 for RGB 14x14).
+        """
+        patches = patchify_3d(
+            inputs, self.backbone.patch_size, self.backbone.tubelet_size,
+            channel_major=True)  # [B, N, P]
+        target = gather_tokens(patches, masked)
+        if self.norm_pixel_targets:
+            mean = target.mean(dim=-1, keepdim=True)
+            var = target.var(dim=-1, keepdim=True)
+            target = (target - mean) / (var + 1e-6).sqrt()
+        return target
 
     def extract_feat(self, inputs: Tensor) -> Union[Tensor, Tuple[Tensor]]:
         """The encoder's output on the whole clip ``[B, C, T, H, W]``."""

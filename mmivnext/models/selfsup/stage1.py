@@ -181,26 +181,6 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
         feats = self.backbone(inputs, visible_indices=visible)
         return list(feats) if isinstance(feats, (tuple, list)) else [feats]
 
-    def pixel_targets(self, inputs: Tensor, masked: Tensor) -> Tensor:
-        """The pixels of the masked patches, channel-major.
-
-        Args:
-            inputs (Tensor): ``[B, C, T, H, W]`` normalised clips.
-            masked (Tensor): LongTensor ``[B, M]``.
-
-        Returns:
-            Tensor: ``[B, M, C * tubelet * p * p]`` (588 for RGB 14x14).
-        """
-        patches = patchify_3d(
-            inputs, self.backbone.patch_size, self.backbone.tubelet_size,
-            channel_major=True)  # [B, N, P]
-        target = gather_tokens(patches, masked)
-        if self.norm_pixel_targets:
-            mean = target.mean(dim=-1, keepdim=True)
-            var = target.var(dim=-1, keepdim=True)
-            target = (target - mean) / (var + 1e-6).sqrt()
-        return target
-
     @torch.no_grad()
     def reconstruct(self,
                     inputs: Tensor,

@@ -1,0 +1,5 @@
+# Table 3 "replace w/ Momentum 0.9998 Target": the teacher follows the student
+# by an exponential moving average instead of staying frozen.
+_base_ = ['./stage2_vitb_ablation-base.py']
+
+custom_hooks = [dict(type='TeacherEMAHook', momentum=0.9998)]

@@ -1,0 +1,13 @@
+# Table 3 "replace w/ Frozen SigLIP2 Target": the latents of a frozen
+# SigLIP2-Large (last layer, per frame, 16 x 16 patches of 16 px at 256 px)
+# instead of the Stage-1 encoder's.
+_base_ = ['./stage2_vitb_ablation-base.py']
+
+model = dict(
+    teacher=dict(
+        _delete_=True,
+        type='SigLIPTeacher',
+        pretrained='google/siglip2-large-patch16-256',
+        layers=(-1, ),
+        image_size=256),
+    head=dict(out_dims=1024))

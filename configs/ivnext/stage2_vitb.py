@@ -1,0 +1,49 @@
+# InternVideo-Next Stage 2, ViT-B/14, 32 frames x 224 px, on unlabeled
+# Kinetics-710-style videos. Paper Table 14: AdamW, lr 1e-4 at batch 2048
+# (64 GPUs x 32), wd 0.05, cosine, no warmup, 100 epochs, MultiScaleCrop +
+# flip, multi-block masking. bf16 autocast on GPUs.
+#
+# First prepare the init from a Stage-1 run, then train:
+#   python tools/model_converters/stage1_to_stage2.py \
+#       work_dirs/stage1_vitb/epoch_50.pth work_dirs/stage1_vitb/stage2_init.pth
+#   tools/dist_train.sh configs/ivnext/stage2_vitb.py 64 --auto-scale-lr
+_base_ = [
+    '../_base_/models/ivnext-s2_vit-base-p14.py',
+    '../_base_/datasets/k400_unlabeled.py',
+    '../_base_/schedules/adamw_cosine_100e.py',
+    '../_base_/default_runtime.py',
+]
+
+num_frames = 32
+img_size = 224
+data_root = 'data/k710/videos'
+ann_file_train = 'data/k710/k710_train_list_videos.txt'
+train_pipeline = [
+    dict(type='mmaction.DecordInit'),
+    dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
+    dict(type='mmaction.DecordDecode'),
+    dict(
+        type='mmaction.MultiScaleCrop',
+        input_size=img_size,
+        scales=(1, 0.875, 0.75, 0.66),
+        random_crop=False,
+        max_wh_scale_gap=1),
+    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='mmaction.Flip', flip_ratio=0.5),
+    dict(type='mmaction.FormatShape', input_format='NCTHW'),
+    dict(type='mmaction.PackActionInputs'),
+]
+train_dataloader = dict(
+    batch_size=32,
+    dataset=dict(
+        ann_file=ann_file_train,
+        data_prefix=dict(video=data_root),
+        pipeline=train_pipeline))
+
+optim_wrapper = dict(
+    type='mmivnext.AnyDeviceAmpOptimWrapper',
+    dtype='bfloat16',
+    optimizer=dict(lr=1e-4, betas=(0.9, 0.98), weight_decay=0.05),
+    clip_grad=dict(max_norm=3.0))
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=5))
+auto_scale_lr = dict(base_batch_size=2048)

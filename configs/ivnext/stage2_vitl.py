@@ -1,0 +1,18 @@
+# InternVideo-Next Stage 2, ViT-L/14: as stage2_vitb.py with the large encoder
+# (from a stage1_vitl.py run), drop path 0.2 and batch 1024 (64 GPUs x 16).
+#
+#   python tools/model_converters/stage1_to_stage2.py \
+#       work_dirs/stage1_vitl/epoch_50.pth work_dirs/stage1_vitl/stage2_init.pth
+#   tools/dist_train.sh configs/ivnext/stage2_vitl.py 64 --auto-scale-lr
+_base_ = ['./stage2_vitb.py']
+
+embed_dims = 1024
+stage1_checkpoint = 'work_dirs/stage1_vitl/stage2_init.pth'
+model = dict(
+    backbone=dict(arch='large', drop_path_rate=0.2),
+    teacher=dict(backbone=dict(arch='large'), checkpoint=stage1_checkpoint),
+    predictor=dict(in_dims=embed_dims),
+    head=dict(out_dims=embed_dims),
+    init_checkpoint=stage1_checkpoint)
+train_dataloader = dict(batch_size=16)
+auto_scale_lr = dict(base_batch_size=1024)

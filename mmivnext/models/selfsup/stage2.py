@@ -1,0 +1,176 @@
+"""InternVideo-Next Stage 2: latent prediction against a frozen Stage-1
+teacher."""
+from typing import Dict, List, Optional, Union
+
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import _load_checkpoint
+from torch import Tensor
+
+from mmivnext.registry import MODELS
+from ..teachers import SigLIPTeacher
+from .base import BaseVideoSelfSupervisor, gather_tokens
+
+
+@MODELS.register_module()
+class InternVideoNextStage2(BaseVideoSelfSupervisor):
+    """Stage 2 of InternVideo-Next (paper section 3.3, Tables 3-4).
+
+    masker → student encoder (visible tokens) → predictor → head, compared with
+    the frozen teacher's latents of the masked tokens:
+
+    * student encoder and predictor start from the same Stage-1 checkpoint
+      (the Stage-1 predictor is kept), loaded strictly by
+      :meth:`init_weights` from ``init_checkpoint``;
+    * the teacher (``FrozenVideoTeacher``, also the Stage-1 encoder) embeds
+      the whole clip once per step; its L2-normalised final-layer tokens are
+      the targets;
+    * multi-block masks (``MultiBlockMasker``): for every mask config the
+      student runs once and the losses are summed;
+    * the predictor's outputs at the masked positions go through the head
+      (MLP to the teacher width, LayerNorm); loss ``2 - 2 cos``.
+
+    Options for the Table 3 variants: a zero-initialised ViT predictor
+    (``load_predictor=False`` with a ``VisionTransformerPredictor``), an EMA
+    target (``TeacherEMAHook``), a frozen SigLIP2 or InternVideo2 target (any
+    teacher: a ``SigLIPTeacher``'s last chosen layer is used), an
+    unmasked-token alignment loss (``visible_align_head``) and an added pixel
+    loss (``pixel_head``, as in Stage 1).
+
+    Args:
+        backbone (dict): Student ``VisionTransformer3D``; ``out_type='raw'``,
+            last layer only.
+        predictor (dict): ``ModernBertPredictor`` (as in Stage 1) or
+            ``VisionTransformerPredictor``.
+        teacher (dict): ``FrozenVideoTeacher`` (or ``SigLIPTeacher``).
+        masker (dict): ``MultiBlockMasker``.
+        head (dict): ``LatentPredictionHead`` from the predictor width to the
+            teacher width.
+        init_checkpoint (str, optional): Stage-1 checkpoint (a runner
+            checkpoint or the output of
+            ``tools/model_converters/stage1_to_stage2.py``) whose
+            ``backbone.*`` (and ``predictor.*``) weights initialise the
+            student. Missing or unexpected keys raise. Defaults to None (no
+            loading, e.g. when resuming or in tests).
+        load_predictor (bool): Also load the predictor from
+            ``init_checkpoint``. Defaults to True.
+        visible_align_head (dict, optional): ``LatentPredictionHead`` from
+            the encoder width to the teacher width, aligning the student's
+            visible tokens with the teacher's (Table 3 "Unmasked Token
+            Alignment"). Defaults to None.
+        pixel_head (dict, optional): A Stage-1 pixel head decoding the masked
+            patches from the predictor (Table 3 "Pixel Reconstruction Loss").
+            Defaults to None.
+        data_preprocessor (dict, optional): Defaults to
+            ``dict(type='VideoPretrainDataPreprocessor')``.
+        init_cfg (dict | list[dict], optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 predictor: dict,
+                 teacher: dict,
+                 masker: dict,
+                 head: dict,
+                 init_checkpoint: Optional[str] = None,
+                 load_predictor: bool = True,
+                 visible_align_head: Optional[dict] = None,
+                 pixel_head: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(
+            backbone=backbone,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.predictor = MODELS.build(predictor)
+        self.teacher = MODELS.build(teacher)
+        self.masker = MODELS.build(masker)
+        self.head = MODELS.build(head)
+        self.visible_align_head = MODELS.build(
+            visible_align_head) if visible_align_head else None
+        self.pixel_head = MODELS.build(pixel_head) if pixel_head else None
+        self.init_checkpoint = init_checkpoint
+        self.load_predictor = load_predictor
+        if self.backbone.projector is not None:
+            # The Stage-1 global-alignment projector has no Stage-2 loss: it
+            # is kept (it ships with the encoder) but not trained, which also
+            # keeps DDP from waiting for its gradients.
+            self.backbone.projector.requires_grad_(False)
+        if self.backbone.out_type != 'raw' or \
+                len(self.backbone.out_indices) != 1:
+            raise ValueError("The Stage-2 backbone must output the last layer "
+                             "only, with out_type='raw'.")
+
+    def init_weights(self) -> None:
+        """Initialise, then load the student from ``init_checkpoint``."""
+        super().init_weights()
+        if self.init_checkpoint is not None:
+            self.load_stage1(self.init_checkpoint)
+
+    def load_stage1(self, filename: str) -> None:
+        """Load ``backbone.*`` (and ``predictor.*``) strictly from a Stage-1
+        checkpoint; position embeddings are resized to this model's grid."""
+        checkpoint = _load_checkpoint(filename, map_location='cpu')
+        state = checkpoint.get('state_dict', checkpoint)
+        parts = ['backbone'] + (['predictor'] if self.load_predictor else [])
+        for part in parts:
+            prefix = f'{part}.'
+            sub = {k[len(prefix):]: v for k, v in state.items()
+                   if k.startswith(prefix)}
+            if not sub:
+                raise KeyError(f'{filename} has no {prefix}* weights to '
+                               f'initialise the Stage-2 {part}.')
+            # strict: missing or unexpected keys raise, naming them.
+            getattr(self, part).load_state_dict(sub, strict=True)
+            print_log(f'Loaded the Stage-2 {part} from {filename} '
+                      f'({len(sub)} tensors).', logger='current')
+
+    def teacher_targets(self, inputs: Tensor) -> Tensor:
+        """The teacher's L2-normalised latents of every token ``[B, N, C_t]``."""
+        if isinstance(self.teacher, SigLIPTeacher):
+            out = self.teacher(inputs, return_pooled=False,
+                               return_attention=False)
+            return out.hidden_states[-1].flatten(1, 2)  # [B, T*N_t, C_t]
+        return F.normalize(self.teacher(inputs), dim=-1)
+
+    def loss(self, inputs: Tensor,
+             data_samples: Optional[list] = None) -> Dict[str, Tensor]:
+        """Stage-2 losses of a batch of clips.
+
+        Args:
+            inputs (Tensor): ``[B, C, T, H, W]`` normalised clips.
+            data_samples (list, optional): Unused (no labels).
+
+        Returns:
+            dict[str, Tensor]: ``loss_latent_<i>`` for mask config ``i``
+            (MMEngine sums every ``loss*`` entry), plus
+            ``loss_visible_align_<i>`` / ``loss_diffusion_<i>`` or
+            ``loss_pixel_<i>`` when configured.
+        """
+        target = self.teacher_targets(inputs)  # [B, N, C_t]
+        masks = self.masker(
+            inputs.shape[0], self.token_grid(inputs), device=inputs.device)
+        num_cls = self.backbone.num_cls_tokens
+        losses = dict()
+        for i, mask in enumerate(masks):
+            tokens = self.backbone(inputs, visible_indices=mask.visible)
+            z = self.predictor(tokens, mask.visible, mask.masked,
+                               masked_only=True)  # [B, M, D]
+            losses[f'loss_latent_{i}'] = self.head.loss(
+                z, gather_tokens(target, mask.masked))
+            if self.visible_align_head is not None:
+                losses[f'loss_visible_align_{i}'] = \
+                    self.visible_align_head.loss(
+                        tokens[:, num_cls:],
+                        gather_tokens(target, mask.visible))
+            if self.pixel_head is not None:
+                pixels = self.pixel_targets(inputs, mask.masked)
+                for name, value in self.pixel_head.loss(
+                        z.flatten(0, 1), pixels.flatten(0, 1)).items():
+                    losses[f'{name}_{i}'] = value
+        return losses
+
+    def predict(self, inputs: Tensor, data_samples: Optional[list] = None):
+        raise NotImplementedError(
+            'InternVideoNextStage2 has no predict mode; probe its encoder '
+            '(tools/model_converters/export_encoder.py) instead.')
