@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The main job on the embedded demo data: a tiny InternVideo-Next Stage-1 run.
-# Writes the demo videos and the tiny random teacher/predictor checkpoints
-# (once), trains the Stage-1 demo config, prints how the losses moved and
-# draws the reconstruction of one validation video.
-# Usage: [PYTHON=python] [WORK_DIR=work_dirs/demo] bash tools/demo.sh [train.py options]
+# The main job on the embedded demo data: tiny InternVideo-Next Stage 1, then
+# Stage 2 from it. Writes the demo videos and the tiny random teacher/predictor
+# checkpoints (once), trains Stage 1, prints how its losses moved, draws the
+# reconstruction of one validation video, converts the Stage-1 checkpoint into
+# the Stage-2 init, trains Stage 2 and prints where the checkpoints are.
+# Usage: [PYTHON=python] [WORK_DIR=work_dirs/demo] bash tools/demo.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 PYTHON=${PYTHON:-python}
-CONFIG=${CONFIG:-configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py}
+STAGE1=configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py
+STAGE2=configs/ivnext/demo/stage2_vit-tiny-p14_1xb8-16x1x1-10e_demo-videos.py
 WORK_DIR=${WORK_DIR:-work_dirs/demo}
 
 if [ ! -f data/demo_videos/val.txt ]; then
@@ -17,8 +19,22 @@ fi
 if [ ! -f data/demo_models/modernbert_tiny/config.json ]; then
     "$PYTHON" tools/data/make_demo_models.py --out-dir data/demo_models
 fi
-"$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" "$@"
-"$PYTHON" tools/analysis/loss_summary.py "$WORK_DIR"
-"$PYTHON" tools/analysis/visualize_reconstruction.py "$CONFIG" \
-    "$(cat "$WORK_DIR/last_checkpoint")" data/demo_videos/val/video_00000.mp4 \
-    --out "$WORK_DIR/reconstruction.png"
+
+echo "== Stage 1"
+"$PYTHON" tools/train.py "$STAGE1" --work-dir "$WORK_DIR/stage1"
+"$PYTHON" tools/analysis/loss_summary.py "$WORK_DIR/stage1"
+STAGE1_CKPT="$(cat "$WORK_DIR/stage1/last_checkpoint")"
+"$PYTHON" tools/analysis/visualize_reconstruction.py "$STAGE1" "$STAGE1_CKPT" \
+    data/demo_videos/val/video_00000.mp4 --out "$WORK_DIR/stage1/reconstruction.png"
+
+echo "== Stage 2"
+INIT="$WORK_DIR/stage2_init.pth"
+"$PYTHON" tools/model_converters/stage1_to_stage2.py "$STAGE1_CKPT" "$INIT"
+"$PYTHON" tools/train.py "$STAGE2" --work-dir "$WORK_DIR/stage2" \
+    --cfg-options "model.init_checkpoint=$INIT" "model.teacher.checkpoint=$INIT"
+"$PYTHON" tools/analysis/loss_summary.py "$WORK_DIR/stage2"
+
+echo "== Checkpoints"
+echo "Stage 1:        $STAGE1_CKPT"
+echo "Stage-2 init:   $INIT"
+echo "Stage 2:        $(cat "$WORK_DIR/stage2/last_checkpoint")"

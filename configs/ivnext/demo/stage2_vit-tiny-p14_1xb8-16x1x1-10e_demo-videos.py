@@ -16,7 +16,7 @@ num_frames = 16
 img_size = 56
 embed_dims = 96
 grid_size = (num_frames, img_size // 14, img_size // 14)
-stage1_checkpoint = 'work_dirs/demo/stage2_init.pth'
+stage1_checkpoint = 'work_dirs/demo/stage2_init.pth'  # tools/demo.sh
 # The Stage-1 demo encoder (stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py).
 encoder = dict(
     arch=dict(

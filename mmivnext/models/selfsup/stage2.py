@@ -2,7 +2,6 @@
 teacher."""
 from typing import Dict, List, Optional, Union
 
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import Tensor
@@ -126,12 +125,13 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
                       f'({len(sub)} tensors).', logger='current')
 
     def teacher_targets(self, inputs: Tensor) -> Tensor:
-        """The teacher's L2-normalised latents of every token ``[B, N, C_t]``."""
+        """The teacher's latents of every token ``[B, N, C_t]`` (the loss is
+        ``2 - 2 cos``, so their scale does not matter)."""
         if isinstance(self.teacher, SigLIPTeacher):
             out = self.teacher(inputs, return_pooled=False,
                                return_attention=False)
             return out.hidden_states[-1].flatten(1, 2)  # [B, T*N_t, C_t]
-        return F.normalize(self.teacher(inputs), dim=-1)
+        return self.teacher(inputs)
 
     def loss(self, inputs: Tensor,
              data_samples: Optional[list] = None) -> Dict[str, Tensor]:

@@ -45,7 +45,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor
 from transformers import (AutoConfig, PreTrainedModel, Siglip2VisionModel,
                           SiglipVisionModel)
@@ -54,6 +53,7 @@ from transformers.utils import cached_file
 from mmivnext.registry import MODELS
 from ..data_preprocessors.video_pretrain_data_preprocessor import (
     IMAGENET_MEAN, IMAGENET_STD)
+from .base_frozen_teacher import BaseFrozenTeacher
 
 #: transformers model class of each supported config ``model_type``.
 _MODEL_CLASSES = {
@@ -159,7 +159,7 @@ def _read_image_statistics(pretrained: str) -> Tuple[Tuple, Tuple, Optional[str]
 
 
 @MODELS.register_module()
-class SigLIPTeacher(BaseModule):
+class SigLIPTeacher(BaseFrozenTeacher):
     """Frozen SigLIP / SigLIP 2 image teacher, run on every frame of a clip.
 
     The clip, normalised with ``input_mean`` / ``input_std`` (the statistics
@@ -178,26 +178,13 @@ class SigLIPTeacher(BaseModule):
     Frozen for real
     ---------------
     The transformers model is held *outside* the module tree (as the plain
-    attribute :attr:`vision_model`): whatever walks modules sees a teacher
-    without parameters or persistent state (its only buffers are the
-    non-persistent normalisation statistics). So
-
-    * no optimizer built from the parent's ``parameters()`` holds it (MMEngine's
-      ``DefaultOptimWrapperConstructor`` passes ``model.parameters()``, frozen
-      ones included, when there is no ``paramwise_cfg``; with one it skips them
-      with a warning per parameter);
-    * the parent's ``state_dict()`` has no ``teacher.`` keys, and training
-      checkpoints load with ``strict=True``; the weights always come from
-      ``pretrained``;
-    * a parent ``init_cfg`` (``init_weights``) never reaches it;
-    * DDP neither broadcasts nor synchronises it: each rank loads it.
-
-    Moving the parent (``.to()``, ``.cuda()``, ``.half()``) moves the teacher
-    too (:meth:`_apply`); ``model.apply(fn)``, ``named_modules()`` and module
-    wrappers that walk the tree (FSDP auto-wrap) do not reach it, and a
-    ``deepcopy`` of the parent (an EMA model) copies it. Its parameters have
-    ``requires_grad=False``, it stays in eval mode whatever ``train()`` says,
-    and :meth:`forward` runs under ``torch.no_grad()``.
+    attribute :attr:`vision_model`, see :class:`BaseFrozenTeacher`): no
+    optimizer, parent ``state_dict`` (no ``teacher.`` keys), parent
+    ``init_cfg`` or DDP reaches it, while ``.to()`` / ``.cuda()`` on the
+    parent still move it. Its only buffers are the non-persistent
+    normalisation statistics. Its parameters have ``requires_grad=False``, it
+    stays in eval mode whatever ``train()`` says, and :meth:`forward` runs
+    under ``torch.no_grad()``.
 
     Grid
     ----
@@ -246,7 +233,7 @@ class SigLIPTeacher(BaseModule):
                  interpolation: Optional[str] = None,
                  dtype: Union[str, torch.dtype, None] = None,
                  attn_implementation: str = 'sdpa') -> None:
-        super().__init__(init_cfg=None)
+        super().__init__()
         if isinstance(dtype, str):
             if dtype not in _DTYPES:
                 raise ValueError(f'dtype must be one of {sorted(_DTYPES)}, '
@@ -257,11 +244,9 @@ class SigLIPTeacher(BaseModule):
             raise ValueError("interpolation must be 'bilinear' or 'bicubic', "
                              f'got {interpolation!r}')
 
-        model = _load_vision_model(pretrained, dtype, attn_implementation)
-        model.requires_grad_(False)
-        model.eval()
-        # Outside the module tree on purpose (see the class docstring).
-        object.__setattr__(self, 'vision_model', model)
+        model = self.hold(
+            'vision_model',
+            _load_vision_model(pretrained, dtype, attn_implementation))
 
         config = model.config
         self.pretrained = pretrained
@@ -302,7 +287,6 @@ class SigLIPTeacher(BaseModule):
                 name,
                 torch.tensor(value, dtype=torch.float32).view(1, -1, 1, 1),
                 persistent=False)
-        self._is_init = True
 
     @property
     def has_head(self) -> bool:
@@ -319,18 +303,6 @@ class SigLIPTeacher(BaseModule):
         """``(H_t, W_t)`` tokens per frame."""
         side = self.image_size // self.patch_size
         return side, side
-
-    def train(self, mode: bool = True) -> 'SigLIPTeacher':
-        """Stay in eval mode: the teacher is frozen, ``mode`` is ignored."""
-        self.vision_model.train(False)
-        return super().train(False)
-
-    def _apply(self, fn, recurse: bool = True) -> 'SigLIPTeacher':
-        """Apply ``fn`` (``.to()``, ``.cuda()``...) to the hidden model too."""
-        super()._apply(fn, recurse)
-        if recurse:
-            self.vision_model._apply(fn, recurse)
-        return self
 
     def extra_repr(self) -> str:
         return (f'pretrained={self.pretrained!r}, '

@@ -1,0 +1,284 @@
+"""Multi-block masking (V-JEPA), for Stage 2's latent prediction."""
+import math
+import numbers
+from typing import (Any, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
+
+import torch
+from torch import Tensor, nn
+
+from mmivnext.registry import MODELS
+from .mask_indices import MaskIndices, indices_from_visible
+
+
+class BlockMaskConfig(NamedTuple):
+    """One validated mask config of :class:`MultiBlockMasker` (see there)."""
+    num_blocks: int
+    spatial_scale: Tuple[float, float]
+    aspect_ratio: Tuple[float, float]
+    temporal_scale: Tuple[float, float]
+    max_visible: Optional[int] = None
+
+
+#: The Stage 2 masks, V-JEPA's: 8 small and 2 large blocks, all tubes.
+STAGE2_MASK_CFGS = (
+    dict(num_blocks=8, spatial_scale=(0.15, 0.15), aspect_ratio=(0.75, 1.5),
+         temporal_scale=(1.0, 1.0)),
+    dict(num_blocks=2, spatial_scale=(0.7, 0.7), aspect_ratio=(0.75, 1.5),
+         temporal_scale=(1.0, 1.0)),
+)
+
+_REQUIRED_KEYS = ('num_blocks', 'spatial_scale', 'aspect_ratio',
+                  'temporal_scale')
+_KEYS = _REQUIRED_KEYS + ('max_visible', )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_range(where: str, value: Any,
+                 at_most_one: bool) -> Tuple[float, float]:
+    """``(min, max)`` as floats, with ``0 < min <= max`` (``<= 1`` if
+    ``at_most_one``); ``where`` names the key in errors."""
+    if (isinstance(value, (str, bytes)) or not isinstance(value, Sequence)
+            or len(value) != 2 or not all(_is_real(v) for v in value)):
+        raise TypeError(
+            f'{where} must be a pair (min, max) of numbers, got {value!r}')
+    low, high = float(value[0]), float(value[1])
+    upper = 1.0 if at_most_one else math.inf
+    if not (0 < low <= high <= upper and math.isfinite(high)):
+        bound = ' <= 1' if at_most_one else ''
+        raise ValueError(
+            f'{where} must satisfy 0 < min <= max{bound}, got {value!r}')
+    return low, high
+
+
+def _check_cfg(cfg: Any, index: int) -> BlockMaskConfig:
+    """Validate ``mask_cfgs[index]`` (not modified) into a config."""
+    where = f'mask_cfgs[{index}]'
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f'{where} must be a dict, got {cfg!r}')
+    unknown = sorted(str(key) for key in cfg if key not in _KEYS)
+    if unknown:
+        raise ValueError(f'{where} has unknown keys {unknown}; the keys are '
+                         f'{list(_KEYS)}')
+    missing = [key for key in _REQUIRED_KEYS if key not in cfg]
+    if missing:
+        raise ValueError(f'{where} misses the keys {missing}')
+    num_blocks = cfg['num_blocks']
+    if not _is_int(num_blocks) or num_blocks < 1:
+        raise ValueError(f"{where}['num_blocks'] must be an int >= 1, got "
+                         f'{num_blocks!r}')
+    max_visible = cfg.get('max_visible')
+    if max_visible is not None and (not _is_int(max_visible)
+                                    or max_visible < 1):
+        raise ValueError(f"{where}['max_visible'] must be None or an int "
+                         f'>= 1, got {max_visible!r}')
+    return BlockMaskConfig(
+        num_blocks=int(num_blocks),
+        spatial_scale=_check_range(f"{where}['spatial_scale']",
+                                   cfg['spatial_scale'], at_most_one=True),
+        aspect_ratio=_check_range(f"{where}['aspect_ratio']",
+                                  cfg['aspect_ratio'], at_most_one=False),
+        temporal_scale=_check_range(f"{where}['temporal_scale']",
+                                    cfg['temporal_scale'], at_most_one=True),
+        max_visible=None if max_visible is None else int(max_visible))
+
+
+def _floor(value: float) -> int:
+    """``floor`` that forgives float error: ``_floor(100 * 0.29) == 29``."""
+    return math.floor(value + 1e-9)
+
+
+@MODELS.register_module()
+class MultiBlockMasker(nn.Module):
+    """Mask the union of a few large spatio-temporal boxes (V-JEPA).
+
+    Each mask config gives one mask of the batch, drawn as follows on the
+    token grid ``(T, H, W)``:
+
+    1. **Block size, once per batch.** Draw a temporal scale ``s_t``, a
+       spatial scale ``s`` and an aspect ratio ``r`` uniformly in their
+       ranges; the block spans ``t = max(1, floor(T * s_t))`` frames and
+       ``h x w`` tokens, ``h = round(sqrt(a * r))``, ``w = round(sqrt(a /
+       r))`` with ``a = floor(H * W * s)``, each clipped to ``[1, H]`` / ``[1,
+       W]`` (``r`` is height / width). The floors forgive float error
+       (``floor(100 * 0.29) = 29``).
+    2. **Positions, per sample.** Each of the ``num_blocks`` blocks of a
+       sample gets a uniform start in ``[0, T - t]``, ``[0, H - h]``, ``[0, W
+       - w]``; blocks may overlap. The masked tokens are their union, the
+       visible tokens the rest. A sample left with no visible token is
+       redrawn (its positions only), at most :attr:`max_redraws` times, after
+       which a ``RuntimeError`` is raised.
+    3. **Equal counts.** Let ``K`` be the smallest visible count in the batch,
+       capped at ``max_visible`` if the config sets it. Every sample keeps a
+       uniformly random ``K`` of its visible tokens; the dropped ones become
+       masked (predicted), so ``visible`` and ``masked`` still partition the
+       grid and ``[B, K]`` / ``[B, N - K]`` stack. With ``temporal_scale``
+       ``(1, 1)`` the blocks are tubes (the same spatial mask in every frame),
+       except for these dropped tokens: the sample of smallest visible count
+       is an exact tube mask (unless ``max_visible`` cuts it).
+
+    Differences from V-JEPA's ``src/masks/multiblock3d.py``: there, step 3
+    keeps the *first* ``K`` context indices, so that the dropped context falls
+    on the last frames, and also cuts the predictor targets to the smallest
+    target count, so that dropped tokens are neither context nor target; the
+    block sizes come from a generator seeded with the iteration count and the
+    positions from the global RNG; the redraw loop is unbounded; a block of
+    ``int(H * W * s) = 0`` tokens is empty (here ``1 x 1``). Its
+    ``max_temporal_keep`` (context only in the first frames) is not
+    implemented.
+
+    Args:
+        mask_cfgs (Sequence[dict]): One dict per mask, with the keys
+
+            * ``num_blocks`` (int): Blocks per sample, ``>= 1``.
+            * ``spatial_scale`` (tuple[float, float]): Range of a block's
+              area as a fraction of ``H * W``, ``0 < min <= max <= 1``.
+            * ``aspect_ratio`` (tuple[float, float]): Range of a block's
+              height / width, ``0 < min <= max``.
+            * ``temporal_scale`` (tuple[float, float]): Range of a block's
+              duration as a fraction of ``T``, ``0 < min <= max <= 1``.
+            * ``max_visible`` (int, optional): Cap on the visible tokens
+              (V-JEPA's ``max_keep``). Defaults to no cap.
+
+            The dicts are not modified. Defaults to :data:`STAGE2_MASK_CFGS`,
+            V-JEPA's: 8 blocks of 15 % and 2 blocks of 70 % of the frame,
+            aspect ratios 0.75 to 1.5, spanning every frame.
+    """
+
+    #: Redraws of a sample's blocks that left no visible token before giving
+    #: up.
+    max_redraws = 100
+
+    def __init__(self,
+                 mask_cfgs: Sequence[dict] = STAGE2_MASK_CFGS) -> None:
+        super().__init__()
+        if isinstance(mask_cfgs, Mapping) or not isinstance(
+                mask_cfgs, Sequence) or len(mask_cfgs) == 0:
+            raise ValueError('mask_cfgs must be a non-empty list of dicts, '
+                             f'got {mask_cfgs!r}')
+        self.mask_cfgs = tuple(
+            _check_cfg(cfg, index) for index, cfg in enumerate(mask_cfgs))
+
+    def extra_repr(self) -> str:
+        return 'mask_cfgs=[\n  ' + ',\n  '.join(
+            str(cfg) for cfg in self.mask_cfgs) + ']'
+
+    def forward(self,
+                batch_size: int,
+                grid_size: Sequence[int],
+                device: Union[str, torch.device, None] = None,
+                generator: Optional[torch.Generator] = None
+                ) -> List[MaskIndices]:
+        """Draw the masks of a batch, one per mask config.
+
+        Args:
+            batch_size (int): ``B``.
+            grid_size (Sequence[int]): ``(T, H, W)`` of the student's token
+                grid.
+            device (str | torch.device, optional): Device of the returned
+                indices. Defaults to the CPU.
+            generator (torch.Generator, optional): Generator of every draw;
+                they are made on its device, then moved to ``device``. Without
+                one, torch's default generator of that device is used.
+
+        Returns:
+            list[MaskIndices]: For each mask config in order, ``visible [B,
+            K]`` and ``masked [B, N - K]``, ``N = T * H * W``, ``K >= 1`` as
+            described in the class docstring (``K`` differs between configs
+            and batches).
+        """
+        if (len(grid_size) != 3 or min(grid_size) < 1 or not _is_int(
+                batch_size) or batch_size < 1):
+            raise ValueError('expected batch_size >= 1 and grid_size (T, H, '
+                             f'W) >= 1, got {batch_size}, {tuple(grid_size)}')
+        grid = tuple(int(size) for size in grid_size)
+        device = torch.device('cpu' if device is None else device)
+        draw_device = generator.device if generator is not None else device
+        return [
+            indices_from_visible(
+                self._draw(index, cfg, batch_size, grid, draw_device,
+                           generator).to(device))
+            for index, cfg in enumerate(self.mask_cfgs)
+        ]
+
+    def _draw(self, index: int, cfg: BlockMaskConfig, batch_size: int,
+              grid: Tuple[int, int, int], device: torch.device,
+              generator: Optional[torch.Generator]) -> Tensor:
+        """``[B, N]`` bool visibility of mask config ``index`` (steps 1-3 of
+        the class docstring), on ``device``."""
+        block = self._block_size(cfg, grid, device, generator)  # (t, h, w)
+        masked = self._place_blocks(cfg.num_blocks, block, batch_size, grid,
+                                    device, generator)  # [B, N]
+        redo = masked.all(1)  # [B]
+        for _ in range(self.max_redraws):
+            if not redo.any():
+                break
+            masked[redo] = self._place_blocks(cfg.num_blocks, block,
+                                              int(redo.sum()), grid, device,
+                                              generator)
+            redo = masked.all(1)
+        else:
+            if redo.any():
+                raise RuntimeError(
+                    f'mask_cfgs[{index}]: {cfg.num_blocks} blocks of (t, h, '
+                    f'w) = {block} masked the whole (T, H, W) = {grid} grid '
+                    f'in {self.max_redraws + 1} draws; lower num_blocks, '
+                    f'spatial_scale or temporal_scale')
+        visible = ~masked
+        num_visible = int(visible.sum(1).min())
+        if cfg.max_visible is not None:
+            num_visible = min(num_visible, cfg.max_visible)
+        # The K largest of i.i.d. uniform noises over the visible tokens (the
+        # masked ones ranked below all of them) are a uniform K-subset.
+        noise = torch.rand(visible.shape, generator=generator, device=device)
+        noise.masked_fill_(masked, -1.0)
+        keep = noise.topk(num_visible, dim=1).indices  # [B, K]
+        return torch.zeros_like(visible).scatter_(1, keep, True)
+
+    @staticmethod
+    def _block_size(cfg: BlockMaskConfig, grid: Tuple[int, int, int],
+                    device: torch.device,
+                    generator: Optional[torch.Generator]
+                    ) -> Tuple[int, int, int]:
+        """Draw the ``(t, h, w)`` of a batch's blocks (step 1)."""
+        frames, height, width = grid
+        u_time, u_area, u_ratio = torch.rand(
+            3, generator=generator, device=device).tolist()
+
+        def lerp(bounds: Tuple[float, float], u: float) -> float:
+            return bounds[0] + u * (bounds[1] - bounds[0])
+
+        duration = max(1, _floor(frames * lerp(cfg.temporal_scale, u_time)))
+        area = _floor(height * width * lerp(cfg.spatial_scale, u_area))
+        ratio = lerp(cfg.aspect_ratio, u_ratio)
+        block_h = min(height, max(1, round(math.sqrt(area * ratio))))
+        block_w = min(width, max(1, round(math.sqrt(area / ratio))))
+        return duration, block_h, block_w
+
+    @staticmethod
+    def _place_blocks(num_blocks: int, block: Tuple[int, int, int],
+                      batch_size: int, grid: Tuple[int, int, int],
+                      device: torch.device,
+                      generator: Optional[torch.Generator]) -> Tensor:
+        """``[B, N]`` bool union of ``num_blocks`` boxes of size ``block`` at
+        uniform positions, per sample (step 2, one draw)."""
+        # Per axis: [B, num_blocks, 1] starts, then [B, num_blocks, size] of
+        # "inside the box along this axis".
+        inside = []
+        for size, extent in zip(grid, block):
+            start = torch.randint(
+                0, size - extent + 1, (batch_size, num_blocks, 1),
+                generator=generator, device=device)
+            coord = torch.arange(size, device=device)
+            inside.append((coord >= start) & (coord < start + extent))
+        in_t, in_h, in_w = inside
+        boxes = (in_t[..., :, None, None] & in_h[..., None, :, None]
+                 & in_w[..., None, None, :])  # [B, num_blocks, T, H, W]
+        return boxes.any(1).flatten(1)

@@ -1,0 +1,98 @@
+"""Turn a Stage-1 checkpoint into the initialisation of Stage 2.
+
+Stage 2 (paper section 3.3) starts the student encoder, its predictor and the
+frozen teacher from Stage 1. This keeps the ``backbone.*`` and ``predictor.*``
+weights of a Stage-1 runner checkpoint and drops the rest (pixel and
+alignment heads, optimizer, schedulers, message hub)::
+
+    python tools/model_converters/stage1_to_stage2.py STAGE1_CKPT OUT
+
+``OUT`` is a small MMEngine-style checkpoint ``{'state_dict', 'meta'}``
+(``torch.load(..., weights_only=True)`` reads it), used as
+
+* the student's init, e.g. ``backbone=dict(..., init_cfg=dict(
+  type='Pretrained', checkpoint=OUT, prefix='backbone.'))`` and the same with
+  ``prefix='predictor.'`` for the predictor;
+* the teacher's weights:
+  ``teacher=dict(type='FrozenVideoTeacher', backbone=..., checkpoint=OUT)``.
+
+``meta`` records the source file and keeps the source's ``cfg`` (config
+text), ``epoch`` and ``iter``, so ``export_encoder.py`` can read the
+architecture from ``OUT`` too.
+"""
+import argparse
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Mapping
+
+import mmivnext  # noqa: F401  (lets weights-only loading read numpy in meta)
+import torch
+
+#: Prefixes of the weights Stage 2 starts from.
+KEPT_PREFIXES = ('backbone.', 'predictor.')
+#: Entries of the source's ``meta`` carried over.
+KEPT_META = ('cfg', 'epoch', 'iter', 'mmengine_version')
+
+
+def convert(state_dict: Mapping) -> 'OrderedDict':
+    """Keep the encoder and predictor weights of a Stage-1 state dict.
+
+    Args:
+        state_dict (Mapping): Stage-1 model weights (``backbone.*``,
+            ``predictor.*``, ``pixel_head.*``, ``align_head.*``...).
+
+    Returns:
+        OrderedDict: The ``backbone.*`` and ``predictor.*`` entries, names
+        unchanged. A Stage-1 model without a predictor (alignment only) gives
+        ``backbone.*`` only.
+
+    Raises:
+        ValueError: No ``backbone.*`` weights.
+    """
+    if not any(k.startswith('backbone.') for k in state_dict):
+        prefixes = sorted({k.split('.')[0] + '.' for k in state_dict})
+        raise ValueError(f'no backbone.* weights, so not a Stage-1 model; '
+                         f'its keys start with {prefixes}')
+    return OrderedDict(
+        (k, v) for k, v in state_dict.items() if k.startswith(KEPT_PREFIXES))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Keep the encoder and predictor of a Stage-1 checkpoint '
+        'as the Stage-2 init (student and frozen teacher).')
+    parser.add_argument('src', help='Stage-1 runner checkpoint (.pth)')
+    parser.add_argument('dst', help='output checkpoint (.pth)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    if not osp.isfile(args.src):
+        raise SystemExit(f'error: {args.src}: no such file')
+    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    if not isinstance(checkpoint, Mapping):
+        raise SystemExit(f'error: {args.src}: not a checkpoint (a dict)')
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    try:
+        converted = convert(state_dict)
+    except ValueError as err:
+        raise SystemExit(f'error: {args.src}: {err}') from err
+    if not any(k.startswith('predictor.') for k in converted):
+        print(f'warning: {args.src} has no predictor.* weights; the Stage-2 '
+              f'predictor cannot start from Stage 1.')
+    source_meta = checkpoint.get('meta') or {}
+    meta = dict(converter='stage1_to_stage2', source=args.src)
+    meta.update({k: source_meta[k] for k in KEPT_META if k in source_meta})
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save(dict(state_dict=converted, meta=meta), args.dst)
+    kept = [p for p in KEPT_PREFIXES
+            if any(k.startswith(p) for k in converted)]
+    print(f'{args.dst}: kept {len(converted)} of {len(state_dict)} weights '
+          f'({", ".join(kept)})')
+    return args.dst
+
+
+if __name__ == '__main__':
+    main()
