@@ -14,9 +14,10 @@ it), so that::
         type='Pretrained', checkpoint='OUT.safetensors'))
     encoder.init_weights()
 
-gives the encoder back (MMEngine's ``Pretrained`` reads ``.safetensors``
-through ``torch.load``, which does so since torch 2.13; or load the file with
-``safetensors.torch.load_file`` and ``load_state_dict``). The same file is a
+gives the encoder back: MMEngine's ``Pretrained`` reads the file with
+``torch.load``, which reads ``.safetensors`` paths itself in recent torch
+(2.13 here, pytorch/pytorch#170592); with an older torch, load it with
+``safetensors.torch.load_file`` and ``load_state_dict``. The same file is a
 ``FrozenVideoTeacher`` checkpoint with ``prefix=''``.
 
 The architecture is the checkpoint's ``model.backbone``, read from its

@@ -125,7 +125,7 @@ def test_wrong_prefix_names_file_and_prefix(ckpt):
         FrozenVideoTeacher(backbone_cfg(), '/nowhere.pth')
 
 
-def test_fewer_frames_checkpoint_loads_resized(tmp_path, caplog):
+def test_fewer_frames_checkpoint_loads_resized(tmp_path):
     """The 16 -> 32 frames of Stage 1 -> 2, at 2 -> 4: strict, with the
     position embedding resized by the encoder's pre-hook."""
     source = make_encoder(num_frames=2)
