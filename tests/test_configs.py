@@ -102,3 +102,62 @@ def test_table1_ablation(name, check):
         assert 'siglip2-large' in cfg.model.teacher.pretrained
     if cfg.model.predictor is not None:
         assert tuple(cfg.model.predictor.grid_size) == (8, 16, 16)
+
+
+def test_stage2_vitb_is_the_paper_recipe():
+    cfg = load('ivnext/stage2_vitb.py')
+    model = cfg.model
+    assert model.type == 'InternVideoNextStage2'
+    assert model.backbone.num_frames == 32
+    assert model.teacher.type == 'FrozenVideoTeacher'
+    # Student and teacher start from the same Stage-1 init.
+    assert model.teacher.checkpoint == model.init_checkpoint
+    assert model.teacher.backbone.num_frames == 32
+    assert model.masker.type == 'MultiBlockMasker'
+    assert tuple(model.predictor.grid_size) == (32, 16, 16)
+    assert model.predictor.init == 'none'  # its weights come from Stage 1
+    assert model.head.out_dims == model.predictor.in_dims == 768
+    optim = cfg.optim_wrapper
+    assert optim.optimizer.lr == 1e-4
+    assert optim.optimizer.weight_decay == 0.05
+    assert optim.dtype == 'bfloat16'
+    assert cfg.train_cfg.max_epochs == 100
+    (cosine, ) = cfg.param_scheduler  # no warmup
+    assert (cosine.type, cosine.begin, cosine.end) == (
+        'CosineAnnealingLR', 0, 100)
+    assert cfg.train_dataloader.batch_size * 64 == 2048
+    sampling = cfg.train_dataloader.dataset.pipeline[1]
+    assert sampling.clip_len == 32
+
+
+def test_stage2_vitl():
+    cfg = load('ivnext/stage2_vitl.py')
+    assert cfg.model.backbone.arch == cfg.model.teacher.backbone.arch == \
+        'large'
+    assert cfg.model.head.out_dims == cfg.model.predictor.in_dims == 1024
+    assert cfg.train_dataloader.batch_size * 64 == 1024
+    assert 'stage1_vitl' in cfg.model.init_checkpoint
+
+
+@pytest.mark.parametrize(
+    'name, check',
+    [
+        ('zero-init-vit-predictor', lambda c: c.model.predictor.type ==
+         'VisionTransformerPredictor' and not c.model.load_predictor),
+        ('ema-target', lambda c: c.custom_hooks[0].type == 'TeacherEMAHook'
+         and c.custom_hooks[0].momentum == 0.9998),
+        ('siglip2-target', lambda c: c.model.teacher.type == 'SigLIPTeacher'
+         and c.model.head.out_dims == 1024),
+        ('internvideo2-target', lambda c: c.model.teacher.type ==
+         'FrozenVideoTeacher' and c.model.teacher.prefix == ''),
+        ('visible-align', lambda c: c.model.visible_align_head is not None),
+        ('pixel-loss', lambda c: c.model.pixel_head.type == 'DiffMLPHead'),
+        ('ablation-f16', lambda c: c.model.backbone.num_frames == 16 and
+         c.train_dataloader.dataset.pipeline[1].clip_len == 16),
+        ('ablation-f32', lambda c: tuple(c.model.predictor.grid_size) ==
+         (32, 16, 16)),
+    ])
+def test_table3_table4_stage2_ablation(name, check):
+    cfg = Config.fromfile(osp.join(ABLATIONS, f'stage2_vitb_{name}.py'))
+    assert check(cfg), name
+    assert cfg.train_cfg.max_epochs == 30
