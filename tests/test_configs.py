@@ -91,6 +91,8 @@ def test_stage1_vitl_changes_only_the_encoder():
          == (3, 1024)),
         ('diffmlp-d9w2048', lambda m: (m.pixel_head.depth, m.pixel_head.width)
          == (9, 2048)),
+        # Table 4 variants on the same setting.
+        ('multi-block-mask', lambda m: m.masker.type == 'MultiBlockMasker'),
     ])
 def test_table1_ablation(name, check):
     cfg = Config.fromfile(osp.join(ABLATIONS, f'stage1_vitb_{name}.py'))
@@ -156,8 +158,19 @@ def test_stage2_vitl():
          c.train_dataloader.dataset.pipeline[1].clip_len == 16),
         ('ablation-f32', lambda c: tuple(c.model.predictor.grid_size) ==
          (32, 16, 16)),
+        ('semantic-mask', lambda c: c.model.masker.type == 'SemanticMasker'
+         and c.model.mask_teacher.type == 'SigLIPTeacher'),
     ])
 def test_table3_table4_stage2_ablation(name, check):
     cfg = Config.fromfile(osp.join(ABLATIONS, f'stage2_vitb_{name}.py'))
     assert check(cfg), name
     assert cfg.train_cfg.max_epochs == 30
+
+
+@pytest.mark.parametrize('frames', [16, 32])
+def test_table4_stage1_frame_counts(frames):
+    cfg = Config.fromfile(
+        osp.join(ABLATIONS, f'stage1_vitb_ablation-f{frames}.py'))
+    assert cfg.model.backbone.num_frames == frames
+    assert tuple(cfg.model.predictor.grid_size) == (frames, 16, 16)
+    assert cfg.train_dataloader.dataset.pipeline[1].clip_len == frames

@@ -7,6 +7,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from mmivnext.registry import MODELS
+from ..maskers import MaskIndices, SemanticMasker
 from ..utils import patchify_3d
 
 
@@ -59,6 +60,32 @@ class BaseVideoSelfSupervisor(BaseModel):
         patch = self.backbone.patch_size
         _, _, T, H, W = inputs.shape
         return T // tubelet, H // patch, W // patch
+
+    def generate_masks(self,
+                       inputs: Tensor,
+                       attention: Optional[Tensor] = None
+                       ) -> List[MaskIndices]:
+        """The masks of a batch, one per mask config of the masker.
+
+        Args:
+            inputs (Tensor): ``[B, C, T, H, W]``.
+            attention (Tensor, optional): ``[B, T, H' * W']`` attention of an
+                image teacher; the semantic masker needs it.
+
+        Returns:
+            list[MaskIndices]: ``visible [B, K]`` and ``masked [B, M]``
+            indices; one entry, or one per config of a ``MultiBlockMasker``.
+        """
+        grid = self.token_grid(inputs)
+        if isinstance(self.masker, SemanticMasker):
+            if attention is None:
+                raise ValueError('The semantic masker needs the attention of '
+                                 'an image teacher.')
+            masks = self.masker(attention, grid_size=grid)
+        else:
+            masks = self.masker(inputs.shape[0], grid, device=inputs.device)
+        return list(masks) if isinstance(masks, (list, tuple)) and not \
+            isinstance(masks, MaskIndices) else [masks]
 
     def pixel_targets(self, inputs: Tensor, masked: Tensor) -> Tensor:
         """The pixels of the masked patches, channel-major.

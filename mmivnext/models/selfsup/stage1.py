@@ -128,12 +128,26 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
 
         Returns:
             dict[str, Tensor]: ``loss_diffusion`` (or ``loss_pixel``),
-            ``loss_align`` and ``loss_align_global``, as configured.
+            ``loss_align`` and ``loss_align_global``, as configured; with a
+            ``MultiBlockMasker`` of several configs (Table 4), the student
+            runs once per config and the names end with ``_<config index>``.
         """
         teacher = self.teacher(inputs) if self.teacher is not None else None
-        mask = self.generate_mask(inputs, teacher)  # [B, K] and [B, M]
-        feats = self.encode_visible(inputs, mask.visible)  # L x [B, c+K, C]
+        masks = self.generate_masks(
+            inputs, teacher.attention if teacher is not None else None)
+        losses = dict()
+        for i, mask in enumerate(masks):
+            suffix = f'_{i}' if len(masks) > 1 else ''
+            for name, value in self.mask_losses(inputs, teacher,
+                                                mask).items():
+                losses[name + suffix] = value
+        return losses
 
+    def mask_losses(self, inputs: Tensor, teacher,
+                    mask: MaskIndices) -> Dict[str, Tensor]:
+        """The losses of one mask: encoder on the visible tokens, predictor
+        and pixel head on the masked ones, alignment with the teacher."""
+        feats = self.encode_visible(inputs, mask.visible)  # L x [B, c+K, C]
         losses = dict()
         if self.pixel_head is not None:
             z = self.predictor(feats[-1], mask.visible, mask.masked,
@@ -154,22 +168,6 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             losses['loss_align_global'] = self.global_align_loss(
                 pooled, target)
         return losses
-
-    def generate_mask(self, inputs: Tensor, teacher=None) -> MaskIndices:
-        """Visible and masked token indices of a batch.
-
-        Args:
-            inputs (Tensor): ``[B, C, T, H, W]``.
-            teacher (SigLIPTeacherOutput, optional): The teacher's output;
-                the semantic masker reads its attention.
-
-        Returns:
-            MaskIndices: ``visible [B, K]`` and ``masked [B, M]``.
-        """
-        grid = self.token_grid(inputs)
-        if isinstance(self.masker, SemanticMasker):
-            return self.masker(teacher.attention, grid_size=grid)
-        return self.masker(inputs.shape[0], grid, device=inputs.device)
 
     def encode_visible(self, inputs: Tensor,
                        visible: Tensor) -> List[Tensor]:
@@ -209,7 +207,8 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             raise RuntimeError('This Stage-1 model has no pixel head to '
                                'reconstruct with.')
         teacher = self.teacher(inputs) if self.teacher is not None else None
-        mask = self.generate_mask(inputs, teacher)
+        mask = self.generate_masks(
+            inputs, teacher.attention if teacher is not None else None)[0]
         feats = self.encode_visible(inputs, mask.visible)
         z = self.predictor(feats[-1], mask.visible, mask.masked,
                            masked_only=True)  # [B, M, D]

@@ -60,6 +60,9 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
         pixel_head (dict, optional): A Stage-1 pixel head decoding the masked
             patches from the predictor (Table 3 "Pixel Reconstruction Loss").
             Defaults to None.
+        mask_teacher (dict, optional): A ``SigLIPTeacher`` whose attention
+            drives a ``SemanticMasker`` (Table 4 "Stage-2 Semantic" masks).
+            Defaults to None.
         data_preprocessor (dict, optional): Defaults to
             ``dict(type='VideoPretrainDataPreprocessor')``.
         init_cfg (dict | list[dict], optional): Initialisation config.
@@ -75,6 +78,7 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
                  load_predictor: bool = True,
                  visible_align_head: Optional[dict] = None,
                  pixel_head: Optional[dict] = None,
+                 mask_teacher: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(
@@ -88,6 +92,8 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
         self.visible_align_head = MODELS.build(
             visible_align_head) if visible_align_head else None
         self.pixel_head = MODELS.build(pixel_head) if pixel_head else None
+        self.mask_teacher = MODELS.build(
+            mask_teacher) if mask_teacher else None
         self.init_checkpoint = init_checkpoint
         self.load_predictor = load_predictor
         if self.backbone.projector is not None:
@@ -142,24 +148,28 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
             data_samples (list, optional): Unused (no labels).
 
         Returns:
-            dict[str, Tensor]: ``loss_latent_<i>`` for mask config ``i``
-            (MMEngine sums every ``loss*`` entry), plus
-            ``loss_visible_align_<i>`` / ``loss_diffusion_<i>`` or
-            ``loss_pixel_<i>`` when configured.
+            dict[str, Tensor]: ``loss_latent`` (plus ``loss_visible_align``,
+            ``loss_diffusion`` / ``loss_pixel`` when configured); with several
+            mask configs the student runs once per config and the names end
+            with ``_<config index>`` (MMEngine sums every ``loss*`` entry).
         """
         target = self.teacher_targets(inputs)  # [B, N, C_t]
-        masks = self.masker(
-            inputs.shape[0], self.token_grid(inputs), device=inputs.device)
+        attention = None
+        if self.mask_teacher is not None:
+            attention = self.mask_teacher(
+                inputs, return_pooled=False).attention  # [B, T, N_f]
+        masks = self.generate_masks(inputs, attention)
         num_cls = self.backbone.num_cls_tokens
         losses = dict()
         for i, mask in enumerate(masks):
+            suffix = f'_{i}' if len(masks) > 1 else ''
             tokens = self.backbone(inputs, visible_indices=mask.visible)
             z = self.predictor(tokens, mask.visible, mask.masked,
                                masked_only=True)  # [B, M, D]
-            losses[f'loss_latent_{i}'] = self.head.loss(
+            losses[f'loss_latent{suffix}'] = self.head.loss(
                 z, gather_tokens(target, mask.masked))
             if self.visible_align_head is not None:
-                losses[f'loss_visible_align_{i}'] = \
+                losses[f'loss_visible_align{suffix}'] = \
                     self.visible_align_head.loss(
                         tokens[:, num_cls:],
                         gather_tokens(target, mask.visible))
@@ -167,7 +177,7 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
                 pixels = self.pixel_targets(inputs, mask.masked)
                 for name, value in self.pixel_head.loss(
                         z.flatten(0, 1), pixels.flatten(0, 1)).items():
-                    losses[f'{name}_{i}'] = value
+                    losses[name + suffix] = value
         return losses
 
     def predict(self, inputs: Tensor, data_samples: Optional[list] = None):

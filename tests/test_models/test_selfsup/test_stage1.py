@@ -119,6 +119,7 @@ def test_table1_variants_build_and_train(tiny_checkpoints):
             grid_size=(4, 2, 2), embed_dims=32, num_layers=2, num_heads=2)),
         'topk mask': dict(masker=dict(type='SemanticMasker', mask_ratio=0.5,
                                       mode='topk')),
+        'multi-block': dict(masker=dict(type='MultiBlockMasker')),
     }
     expected = {
         'pixel baseline': {'loss_pixel'},
@@ -126,6 +127,9 @@ def test_table1_variants_build_and_train(tiny_checkpoints):
         'mlp head': {'loss_pixel', 'loss_align', 'loss_align_global'},
         'vit predictor': {'loss_diffusion', 'loss_align', 'loss_align_global'},
         'topk mask': {'loss_diffusion', 'loss_align', 'loss_align_global'},
+        # One student pass per mask config (Table 4 "Stage-1 Multi-block").
+        'multi-block': {f'{name}_{i}' for i in (0, 1) for name in (
+            'loss_diffusion', 'loss_align', 'loss_align_global')},
     }
     for name, override in variants.items():
         cfg = dict(base, **override)

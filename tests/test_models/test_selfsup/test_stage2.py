@@ -96,6 +96,18 @@ def test_losses_per_mask_config(stage1):
     assert model.backbone.projector.cross_attn.proj.weight.grad is None
 
 
+def test_semantic_masks_from_a_mask_teacher(stage1):
+    cfg = stage2_cfg(stage1)
+    cfg.model.masker = dict(type='SemanticMasker', mask_ratio=0.75)
+    cfg.model.mask_teacher = dict(
+        type='SigLIPTeacher', pretrained=stage1['models']['teacher'],
+        layers=(-1, ), image_size=64)  # 4 x 4 patches of 16 px
+    model = build(cfg.model)
+    losses = model.loss(torch.randn(2, 3, 16, 56, 56))
+    assert set(losses) == {'loss_latent'}
+    assert not any(k.startswith('mask_teacher') for k in model.state_dict())
+
+
 def test_missing_stage1_weights_are_refused(stage1, tmp_path):
     torch.save(dict(state_dict={'pixel_head.w': torch.zeros(1)}),
                tmp_path / 'bad.pth')

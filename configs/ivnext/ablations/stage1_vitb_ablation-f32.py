@@ -1,0 +1,23 @@
+# Table 4 "Effect of Temporal Frame Count", Stage 1 with 32 frames (the
+# ablation setting uses 8).
+_base_ = ['./stage1_vitb_ablation-base.py']
+
+num_frames = 32
+img_size = 224
+model = dict(
+    backbone=dict(num_frames=num_frames),
+    predictor=dict(grid_size=(num_frames, 16, 16)))
+train_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(type='mmaction.DecordInit'),
+        dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
+        dict(type='mmaction.DecordDecode'),
+        dict(type='mmaction.MultiScaleCrop', input_size=img_size,
+             scales=(1, 0.875, 0.75, 0.66), random_crop=False,
+             max_wh_scale_gap=1),
+        dict(type='mmaction.Resize', scale=(img_size, img_size),
+             keep_ratio=False),
+        dict(type='mmaction.Flip', flip_ratio=0.5),
+        dict(type='mmaction.FormatShape', input_format='NCTHW'),
+        dict(type='mmaction.PackActionInputs'),
+    ]))
