@@ -25,6 +25,9 @@ Fixes, with their tests in ``tests/test_utils/test_compat.py``:
    (:func:`init_cpu_distributed`).
 6. MMEngine 0.10's ``AmpOptimWrapper`` refuses to build without an accelerator
    (``mmivnext.engine.optimizers.AnyDeviceAmpOptimWrapper``).
+7. MMEngine 0.10 reads local checkpoints with ``torch.load`` only, which reads
+   ``.safetensors`` files in recent torch releases only
+   (:func:`load_safetensors_in_mmengine`).
 """
 import copy
 import glob
@@ -246,6 +249,42 @@ def allow_numpy_arrays_in_checkpoints() -> bool:
     return True
 
 
+#: Local paths ending in ``.safetensors`` (no ``scheme://``). MMEngine tries
+#: its loaders' prefixes in reverse lexicographic order: URL schemes (letters)
+#: come before this one, the plain local loader ('') after it.
+SAFETENSORS_PATH_PATTERN = r'(?!.*://).*\.safetensors$'
+
+
+def _load_safetensors(filename: str, map_location=None):
+    from safetensors.torch import load_file
+    device = map_location if isinstance(map_location, str) else 'cpu'
+    return load_file(filename, device=device)
+
+
+def load_safetensors_in_mmengine() -> bool:
+    """Read ``.safetensors`` checkpoints in MMEngine with ``safetensors``.
+
+    Why: MMEngine 0.10's ``load_checkpoint`` (used by ``load_from`` and
+    ``init_cfg=dict(type='Pretrained', ...)``) reads local files with
+    ``torch.load``, which understands ``.safetensors`` files only in recent
+    torch releases, while mmivnext exports encoders as safetensors and
+    supports torch >= 2.4.
+
+    Fix: register a checkpoint loader for local ``.safetensors`` paths that
+    reads them with ``safetensors.torch.load_file`` (no pickle at all) on
+    every torch version.
+
+    Returns:
+        bool: True if the loader was registered by this call.
+    """
+    from mmengine.runner import CheckpointLoader
+    if SAFETENSORS_PATH_PATTERN in CheckpointLoader._schemes:
+        return False
+    CheckpointLoader.register_scheme(
+        prefixes=SAFETENSORS_PATH_PATTERN, loader=_load_safetensors)
+    return True
+
+
 def apply_import_fixes() -> dict:
     """Apply every import-time fix that is needed; return which ones acted."""
     return dict(
@@ -253,6 +292,7 @@ def apply_import_fixes() -> dict:
         mmaction_missing_drn=fix_mmaction_missing_drn(),
         mmaction_vindlu_import=fix_mmaction_vindlu_import(),
         numpy_in_checkpoints=allow_numpy_arrays_in_checkpoints(),
+        safetensors_in_mmengine=load_safetensors_in_mmengine(),
     )
 
 

@@ -90,6 +90,7 @@ def test_fixes_are_idempotent():
     assert not again['torchvision_cpu_import']
     assert not again['mmaction_missing_drn']
     assert not again['mmaction_vindlu_import']
+    assert not again['safetensors_in_mmengine']
 
 
 def test_numpy_state_loads_weights_only(tmp_path):
@@ -149,3 +150,24 @@ def test_init_cpu_distributed(monkeypatch):
 
     with pytest.raises(ValueError, match="launcher='mpi'"):
         compat.init_cpu_distributed(Config(dict(launcher='mpi')))
+
+
+def test_mmengine_reads_safetensors_without_torch_load(tmp_path, monkeypatch):
+    from mmengine.runner import CheckpointLoader
+    from safetensors.torch import save_file
+    weights = dict(weight=torch.arange(6.).reshape(2, 3), bias=torch.ones(2))
+    path = str(tmp_path / 'encoder.safetensors')
+    save_file(weights, path)
+
+    def no_torch_load(*args, **kwargs):
+        raise AssertionError('torch.load used for a .safetensors file')
+
+    monkeypatch.setattr(torch, 'load', no_torch_load)
+    loaded = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    assert loaded.keys() == weights.keys()
+    assert all(torch.equal(loaded[k], weights[k]) for k in weights)
+    # URLs and other local files keep their loaders.
+    assert CheckpointLoader._get_checkpoint_loader(
+        'https://host/x.safetensors') is not compat._load_safetensors
+    assert CheckpointLoader._get_checkpoint_loader(
+        str(tmp_path / 'x.pth')) is not compat._load_safetensors
