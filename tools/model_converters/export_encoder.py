@@ -14,11 +14,10 @@ it), so that::
         type='Pretrained', checkpoint='OUT.safetensors'))
     encoder.init_weights()
 
-gives the encoder back: MMEngine's ``Pretrained`` reads the file with
-``torch.load``, which reads ``.safetensors`` paths itself in recent torch
-(2.13 here, pytorch/pytorch#170592); with an older torch, load it with
-``safetensors.torch.load_file`` and ``load_state_dict``. The same file is a
-``FrozenVideoTeacher`` checkpoint with ``prefix=''``.
+gives the encoder back: once ``mmivnext`` is imported, MMEngine reads local
+``.safetensors`` files with ``safetensors`` on every torch version (see
+:mod:`mmivnext.utils.compat`). The same file is a ``FrozenVideoTeacher``
+checkpoint with ``prefix=''``.
 
 The architecture is the checkpoint's ``model.backbone``, read from its
 ``meta['cfg']`` (the config text MMEngine's runner saves; ``stage1_to_stage2``

@@ -1,0 +1,102 @@
+# Attentive probe on the demo videos' labels (12 classes: shape x motion
+# direction): the demo encoder (Stage 2 of tools/demo.sh, exported by
+# tools/model_converters/export_encoder.py) is frozen, only the probe trains.
+# tools/demo.sh runs it twice - with the pretrained encoder and with a randomly
+# initialised one (`model.backbone.init_cfg=None`) - and prints both accuracies.
+# Runs in mmaction2's scope, as users' probe configs do.
+_base_ = [
+    '../../_base_/default_runtime.py',
+    '../../_base_/datasets/demo_videos.py',
+]
+default_scope = 'mmaction'
+custom_imports = dict(imports=['mmivnext.models', 'mmivnext.engine'],
+                      allow_failed_imports=False)
+
+num_frames = 16
+img_size = 56
+embed_dims = 96
+num_layers = 4
+encoder = 'work_dirs/demo/encoder.safetensors'  # tools/demo.sh
+
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(
+        type='mmivnext.VisionTransformer3D',
+        arch=dict(embed_dims=embed_dims, num_layers=num_layers, num_heads=4,
+                  feedforward_channels=4 * embed_dims),
+        img_size=img_size,
+        num_frames=num_frames,
+        projector_cfg=dict(num_heads=4, out_dims=64),
+        frozen_stages=num_layers,  # everything frozen, kept in eval mode
+        out_type='raw',
+        init_cfg=dict(type='Pretrained', checkpoint=encoder)),
+    cls_head=dict(
+        type='mmivnext.AttentiveProbeHead',
+        num_classes=12,
+        in_channels=embed_dims,
+        num_heads=4,
+        average_clips='prob'),
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        format_shape='NCTHW'))
+
+# Labels depend on the direction of motion: no flip.
+train_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='UniformSample', clip_len=num_frames, num_clips=1),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, img_size)),
+    dict(type='RandomCrop', size=img_size),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+val_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='UniformSample', clip_len=num_frames, num_clips=1,
+         test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, img_size)),
+    dict(type='CenterCrop', crop_size=img_size),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+train_dataloader = dict(
+    batch_size=8,
+    dataset=dict(
+        type='mmivnext.UnlabeledVideoDataset',  # labelled lists work too
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmivnext.UnlabeledVideoDataset',
+        ann_file={{_base_.ann_file_val}},
+        data_prefix=dict(video={{_base_.data_root_val}}),
+        pipeline=val_pipeline,
+        test_mode=True))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='AccMetric')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(
+    constructor='mmivnext.LayerDecayOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),
+                   weight_decay=0.05),
+    clip_grad=dict(max_norm=5.0))
+max_epochs = 10
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=1e-5,
+         by_epoch=True, begin=1, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
+                 val_interval=max_epochs)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    logger=dict(interval=5), checkpoint=dict(interval=max_epochs))
