@@ -71,7 +71,8 @@ OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS,
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor',
     parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    scope=SCOPE)
+    scope=SCOPE,
+    locations=['mmivnext.engine.optimizers'])
 PARAM_SCHEDULERS = Registry('parameter scheduler',
                             parent=MMENGINE_PARAM_SCHEDULERS, scope=SCOPE)
 

@@ -20,7 +20,9 @@ def load(relative):
                          ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_loads(path):
     cfg = Config.fromfile(path)
-    assert cfg.default_scope == 'mmivnext'
+    # Probes run in mmaction2's scope, naming mmivnext's parts with theirs.
+    expected = 'mmaction' if '/configs/probes/' in path else 'mmivnext'
+    assert cfg.default_scope == expected
     assert 'model' in cfg and 'train_dataloader' in cfg
 
 
@@ -174,3 +176,23 @@ def test_table4_stage1_frame_counts(frames):
     assert cfg.model.backbone.num_frames == frames
     assert tuple(cfg.model.predictor.grid_size) == (frames, 16, 16)
     assert cfg.train_dataloader.dataset.pipeline[1].clip_len == frames
+
+
+@pytest.mark.parametrize('name, classes', [('k400', 400), ('k700', 700),
+                                           ('ssv2', 174), ('coin', 180),
+                                           ('mit', 339)])
+@pytest.mark.parametrize('size, width', [('vitb', 768), ('vitl', 1024)])
+def test_attentive_probe_configs(name, classes, size, width):
+    cfg = load(f'probes/attentive-probe_ivnext-{size}-p14_8xb32-16x1x1-20e_'
+               f'{name}.py')
+    backbone, head = cfg.model.backbone, cfg.model.cls_head
+    assert backbone.type == 'mmivnext.VisionTransformer3D'
+    assert backbone.frozen_stages == (12 if size == 'vitb' else 24)
+    assert backbone.init_cfg.type == 'Pretrained'
+    assert (head.type, head.num_classes, head.in_channels) == (
+        'mmivnext.AttentiveProbeHead', classes, width)
+    steps = [s.type for s in cfg.train_dataloader.dataset.pipeline]
+    assert ('Flip' in steps) == (name != 'ssv2')
+    assert cfg.test_dataloader.dataset.pipeline[1].num_clips == 4
+    assert cfg.optim_wrapper.constructor == \
+        'mmivnext.LayerDecayOptimWrapperConstructor'

@@ -1,11 +1,15 @@
 """Heads: pixel decoders and teacher alignment of Stage 1, latent prediction
-of Stage 2 (each builds its own loss)."""
+of Stage 2 (each builds its own loss), and the classification probes
+(mmaction2 heads)."""
 from .alignment_head import TokenAlignmentHead
 from .diff_mlp_head import DiffMLPHead
 from .latent_head import LatentPredictionHead
 from .pixel_heads import LinearPixelHead, MLPPixelHead
+from .probe_heads import (AttentiveProbeHead, CrossAttentionBlock,
+                          LinearProbeHead)
 
 __all__ = [
-    'DiffMLPHead', 'LatentPredictionHead', 'LinearPixelHead', 'MLPPixelHead',
-    'TokenAlignmentHead'
+    'AttentiveProbeHead', 'CrossAttentionBlock', 'DiffMLPHead',
+    'LatentPredictionHead', 'LinearPixelHead', 'LinearProbeHead',
+    'MLPPixelHead', 'TokenAlignmentHead'
 ]
