@@ -224,3 +224,19 @@ def test_bad_models_and_optimizer():
     with pytest.raises(ValueError, match='lr'):
         LayerDecayOptimWrapperConstructor(
             dict(optimizer=dict(type='AdamW', weight_decay=WD)))
+
+
+def test_registered_name_builds_in_a_fresh_process():
+    """The registry's ``locations`` import the constructor on demand."""
+    import subprocess
+    import sys
+    code = (
+        'import sys, torch\n'
+        'from mmengine.optim import build_optim_wrapper\n'
+        'wrapper = build_optim_wrapper(torch.nn.Linear(2, 2), dict(\n'
+        "    constructor='mmivnext.LayerDecayOptimWrapperConstructor',\n"
+        "    optimizer=dict(type='AdamW', lr=0.1, weight_decay=0.05)))\n"
+        "print([g['weight_decay'] for g in wrapper.optimizer.param_groups])\n")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip().endswith('[0.05, 0.0]')
