@@ -6,11 +6,10 @@
 # Runs in mmaction2's scope, as users' probe configs do.
 _base_ = [
     '../../_base_/default_runtime.py',
+    '../../_base_/models/attentive-probe_ivnext-vit-base-p14.py',
     '../../_base_/datasets/demo_videos.py',
 ]
 default_scope = 'mmaction'
-custom_imports = dict(imports=['mmivnext.models', 'mmivnext.engine'],
-                      allow_failed_imports=False)
 
 num_frames = 16
 img_size = 56
@@ -18,29 +17,19 @@ embed_dims = 96
 num_layers = 4
 encoder = 'work_dirs/demo/encoder.safetensors'  # tools/demo.sh
 
+# The demo encoder: the released layout of the probe base config at the
+# demo's tiny size (configs/ivnext/demo/stage2_*.py).
 model = dict(
-    type='Recognizer3D',
     backbone=dict(
-        type='mmivnext.VisionTransformer3D',
-        arch=dict(embed_dims=embed_dims, num_layers=num_layers, num_heads=4,
+        arch=dict(_delete_=True, embed_dims=embed_dims,
+                  num_layers=num_layers, num_heads=4,
                   feedforward_channels=4 * embed_dims),
         img_size=img_size,
         num_frames=num_frames,
         projector_cfg=dict(num_heads=4, out_dims=64),
-        frozen_stages=num_layers,  # everything frozen, kept in eval mode
-        out_type='raw',
-        init_cfg=dict(type='Pretrained', checkpoint=encoder)),
-    cls_head=dict(
-        type='mmivnext.AttentiveProbeHead',
-        num_classes=12,
-        in_channels=embed_dims,
-        num_heads=4,
-        average_clips='prob'),
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        format_shape='NCTHW'))
+        frozen_stages=num_layers,
+        init_cfg=dict(checkpoint=encoder)),
+    cls_head=dict(num_classes=12, in_channels=embed_dims, num_heads=4))
 
 # Labels depend on the direction of motion: no flip.
 train_pipeline = [

@@ -422,25 +422,58 @@ class VisionTransformer3D(BaseModule):
                 module.eval()
         return self
 
-    def _has_pretrained_init_cfg(self) -> bool:
+    def _pretrained_init_cfg(self) -> Optional[dict]:
         cfgs = self.init_cfg if isinstance(self.init_cfg, list) \
             else [self.init_cfg]
-        return any(isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
-                   for cfg in cfgs)
+        for cfg in cfgs:
+            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+                return cfg
+        return None
+
+    def _load_pretrained(self, cfg: dict) -> None:
+        """Load a ``Pretrained`` init_cfg's checkpoint strictly."""
+        from mmengine.logging import print_log
+        from mmengine.runner.checkpoint import (_load_checkpoint,
+                                                _load_checkpoint_with_prefix)
+        filename, prefix = cfg['checkpoint'], cfg.get('prefix')
+        if prefix:
+            state = _load_checkpoint_with_prefix(prefix, filename,
+                                                 map_location='cpu')
+        else:
+            state = _load_checkpoint(filename, map_location='cpu')
+            state = state.get('state_dict', state)
+        try:
+            self.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise RuntimeError(
+                f'VisionTransformer3D: {filename} (prefix {prefix!r}) does '
+                f'not fit this encoder: {err}') from err
+        self._is_init = True
+        print_log(f'VisionTransformer3D: loaded {filename} '
+                  f'({len(state)} tensors, strict).', logger='current')
 
     def init_weights(self) -> None:
         """Initialise the weights, unless they are loaded.
 
-        Without a ``Pretrained`` ``init_cfg`` and if no state dict was loaded
-        into the module: trunc-normal(0.02) linear weights and zero biases, unit
-        norm weights, xavier-uniform patch projection (flattened), trunc-normal
-        cls tokens, sin-cos position embedding, LayerScale at its init value,
-        and optionally the residual rescaling (``rescale_residual_init``).
-        Then MMEngine applies ``init_cfg`` (loading a ``Pretrained`` one). A
-        module that already received a state dict (``load_state_dict``) counts
-        as initialised and is left untouched.
+        With a ``Pretrained`` ``init_cfg`` (``checkpoint``, optional
+        ``prefix``), the checkpoint is loaded **strictly**: a missing or
+        unexpected weight raises an error naming the keys and the file, where
+        MMEngine's own ``Pretrained`` would log them and leave the missing
+        ones at random (the position embedding is resized to this model's
+        grid by the load pre-hook). Without one, and if no state dict was
+        loaded into the module: trunc-normal(0.02) linear weights and zero
+        biases, unit norm weights, xavier-uniform patch projection (flattened),
+        trunc-normal cls tokens, sin-cos position embedding, LayerScale at its
+        init value, and optionally the residual rescaling
+        (``rescale_residual_init``). A module that already received a state
+        dict (``load_state_dict``) counts as initialised and is left untouched.
         """
-        if not self.is_init and not self._has_pretrained_init_cfg():
+        pretrained = self._pretrained_init_cfg()
+        if pretrained is not None:
+            if not self.is_init:
+                self._load_pretrained(pretrained)
+            return
+        if not self.is_init:
             self._init_from_scratch()
             if hasattr(self, '_params_init_info'):
                 update_init_info(self, init_info='Initialized by the default '

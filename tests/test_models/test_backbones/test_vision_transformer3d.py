@@ -602,3 +602,22 @@ def test_mmaction2_recognizer_train_and_predict():
     # mmaction2 1.2.0 keeps one score row per sample: [1, num_classes].
     assert all(p.pred_score.shape[-1] == 3 and p.pred_score.numel() == 3
                for p in preds)
+
+
+def test_pretrained_init_cfg_loads_strictly(tmp_path):
+    src = build()
+    path = str(tmp_path / 'encoder.pth')
+    torch.save(dict(state_dict=src.state_dict()), path)
+    dst = VisionTransformer3D(
+        arch=TINY, img_size=28, num_frames=4,
+        init_cfg=dict(type='Pretrained', checkpoint=path))
+    dst.init_weights()
+    for key, value in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[key], value), key
+    # Another layout (here: no qkv bias) is refused, naming the keys and
+    # the file, instead of being loaded in part.
+    other = VisionTransformer3D(
+        arch=TINY, img_size=28, num_frames=4, qkv_bias=False,
+        init_cfg=dict(type='Pretrained', checkpoint=path))
+    with pytest.raises(RuntimeError, match=r'(?s)encoder\.pth.*qkv\.bias'):
+        other.init_weights()
