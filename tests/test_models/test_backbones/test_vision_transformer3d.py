@@ -621,3 +621,18 @@ def test_pretrained_init_cfg_loads_strictly(tmp_path):
         init_cfg=dict(type='Pretrained', checkpoint=path))
     with pytest.raises(RuntimeError, match=r'(?s)encoder\.pth.*qkv\.bias'):
         other.init_weights()
+
+
+def test_pretrained_init_cfg_with_prefix_reads_a_runner_checkpoint(tmp_path):
+    src = build(num_frames=2)
+    path = str(tmp_path / 'stage1.pth')
+    state = {f'backbone.{k}': v for k, v in src.state_dict().items()}
+    state['predictor.mask_token'] = torch.zeros(1, 1, 64)
+    torch.save(dict(state_dict=state), path)
+    dst = VisionTransformer3D(
+        arch=TINY, img_size=28, num_frames=4,
+        init_cfg=dict(type='Pretrained', checkpoint=path, prefix='backbone.'))
+    dst.init_weights()  # 2 -> 4 frames: pos_embed resized, nothing missing
+    assert torch.equal(dst.blocks[0].attn.qkv.weight,
+                       src.blocks[0].attn.qkv.weight)
+    assert dst.pos_embed.shape[1] == src.pos_embed.shape[1] + 2 * 4
