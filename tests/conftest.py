@@ -43,3 +43,18 @@ def mmivnext_scope():
     """
     with DefaultScope.overwrite_default_scope('mmivnext'):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Keep each test's registry scope to itself.
+
+    MMEngine's current default scope is the latest ``DefaultScope`` instance,
+    and a Runner creates one that outlives it: without this, a test that
+    builds a Runner in mmivnext's scope changes how later tests resolve plain
+    names such as ``CrossEntropyLoss``.
+    """
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)

@@ -234,7 +234,7 @@ def test_recognizer_config_builds(path):
     """The probe / fine-tuning models build (without their encoder file) and
     classify a small clip."""
     import torch
-    from mmengine.registry import DefaultScope, init_default_scope
+    from mmengine.registry import DefaultScope
     from mmengine.utils import import_modules_from_strings
 
     import mmivnext.models  # noqa: F401
@@ -242,7 +242,6 @@ def test_recognizer_config_builds(path):
     cfg = Config.fromfile(path)
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.default_scope)
     model_cfg = cfg.model
     model_cfg.backbone.pop('init_cfg', None)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):

@@ -96,7 +96,8 @@ class AttentiveProbeHead(BaseHead):
         init_std (float): Std of the trunc-normal init of the linear layers
             and the queries (biases 0, LayerNorms 1 / 0). Defaults to 0.02.
         loss_cls (dict): Classification loss. Defaults to
-            ``dict(type='CrossEntropyLoss')`` (mmaction2's).
+            ``dict(type='mmaction.CrossEntropyLoss')`` (scoped, so that the
+            head builds under any default scope).
         multi_class (bool): Multi-label targets. Defaults to False.
         label_smooth_eps (float): Label smoothing. Defaults to 0.
         topk (int | tuple[int]): Training top-k accuracies. Defaults to
@@ -122,7 +123,7 @@ class AttentiveProbeHead(BaseHead):
                  qkv_bias: bool = True,
                  dropout_ratio: float = 0.,
                  init_std: float = 0.02,
-                 loss_cls: Dict = dict(type='CrossEntropyLoss'),
+                 loss_cls: Dict = dict(type='mmaction.CrossEntropyLoss'),
                  multi_class: bool = False,
                  label_smooth_eps: float = 0.,
                  topk: Union[int, Tuple[int]] = (1, 5),
@@ -229,7 +230,7 @@ class LinearProbeHead(BaseHead):
                  norm: Optional[str] = 'BN',
                  dropout_ratio: float = 0.,
                  init_std: float = 0.01,
-                 loss_cls: Dict = dict(type='CrossEntropyLoss'),
+                 loss_cls: Dict = dict(type='mmaction.CrossEntropyLoss'),
                  multi_class: bool = False,
                  label_smooth_eps: float = 0.,
                  topk: Union[int, Tuple[int]] = (1, 5),
