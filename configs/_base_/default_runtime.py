@@ -2,7 +2,8 @@
 default_scope = 'mmivnext'
 
 default_hooks = dict(
-    runtime_info=dict(type='RuntimeInfoHook'),
+    # Losses and the grad norm are read from the device only when logged.
+    runtime_info=dict(type='mmivnext.SyncFreeRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20, ignore_last=False),
     param_scheduler=dict(type='ParamSchedulerHook'),

@@ -18,6 +18,10 @@ train_dataloader = dict(
     batch_size=32,
     dataset=dict(ann_file=ann_file_train, data_prefix=dict(video=data_root)))
 
+# The frozen teacher holds bf16 weights on GPUs: half its memory, and no
+# per-call weight casts under autocast (it runs without grads).
+model = dict(teacher=dict(dtype='bfloat16'))
+
 optim_wrapper = dict(
     type='mmivnext.AnyDeviceAmpOptimWrapper',
     dtype='bfloat16',

@@ -9,9 +9,12 @@ base_lr = 1e-3
 min_lr_ratio = 1e-3
 
 optim_wrapper = dict(
-    type='OptimWrapper',
+    # OptimWrapper without a host read of the grad norm every step.
+    type='mmivnext.SyncFreeOptimWrapper',
+    # fused: one kernel for all parameters (CUDA and CPU since torch 2.4).
     optimizer=dict(
-        type='AdamW', lr=base_lr, betas=(0.9, 0.98), weight_decay=0.05),
+        type='AdamW', lr=base_lr, betas=(0.9, 0.98), weight_decay=0.05,
+        fused=True),
     # No weight decay on norms, biases, position embeddings and cls tokens.
     paramwise_cfg=dict(
         norm_decay_mult=0.0,

@@ -6,10 +6,11 @@
 max_epochs = 20
 warmup_epochs = 5
 optim_wrapper = dict(
+    type='mmivnext.SyncFreeOptimWrapper',
     constructor='mmivnext.LayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.75),
     optimizer=dict(type='AdamW', lr=3e-4, betas=(0.9, 0.999),
-                   weight_decay=0.05),
+                   weight_decay=0.05, fused=True),
     clip_grad=dict(max_norm=5.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0,

@@ -4,9 +4,10 @@
 # frozen encoder out and logs the trained/frozen parameter counts.
 max_epochs = 20
 optim_wrapper = dict(
+    type='mmivnext.SyncFreeOptimWrapper',
     constructor='mmivnext.LayerDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),
-                   weight_decay=0.05),
+                   weight_decay=0.05, fused=True),
     clip_grad=dict(max_norm=5.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,

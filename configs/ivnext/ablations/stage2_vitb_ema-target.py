@@ -3,3 +3,6 @@
 _base_ = ['./stage2_vitb_ablation-base.py']
 
 custom_hooks = [dict(type='TeacherEMAHook', momentum=0.9998)]
+# An EMA step (1 - 0.9998 of the way) is below bfloat16's resolution: the
+# EMA teacher keeps float32 weights.
+model = dict(teacher=dict(dtype='float32'))

@@ -1,5 +1,8 @@
 """Runner hooks."""
+from .sync_free_runtime_info_hook import SyncFreeRuntimeInfoHook
 from .teacher_ema_hook import TeacherEMAHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
-__all__ = ['TeacherEMAHook', 'WeightsOnlyCheckpointHook']
+__all__ = [
+    'SyncFreeRuntimeInfoHook', 'TeacherEMAHook', 'WeightsOnlyCheckpointHook'
+]

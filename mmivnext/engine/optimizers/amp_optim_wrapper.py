@@ -7,6 +7,7 @@ from mmengine.device import (is_cuda_available, is_mlu_available,
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from mmivnext.registry import OPTIM_WRAPPERS
+from .sync_free_optim_wrapper import DeferredGradNormMixin
 
 
 def _has_accelerator() -> bool:
@@ -15,15 +16,23 @@ def _has_accelerator() -> bool:
 
 
 @OPTIM_WRAPPERS.register_module()
-class AnyDeviceAmpOptimWrapper(AmpOptimWrapper):
+class AnyDeviceAmpOptimWrapper(DeferredGradNormMixin, AmpOptimWrapper):
     """``AmpOptimWrapper`` that also works without an accelerator.
 
     Why (see :mod:`mmivnext.utils.compat`): MMEngine 0.10's ``AmpOptimWrapper``
     asserts that CUDA/NPU/MLU/MUSA is available, so ``tools/train.py --amp``
     cannot even build on a CPU machine.
 
-    On an accelerator this is exactly ``AmpOptimWrapper`` (fp16 with dynamic
-    loss scaling by default, or ``dtype='bfloat16'``). Without one, the forward
+    On an accelerator this is ``AmpOptimWrapper`` (fp16 with dynamic loss
+    scaling by default, or ``dtype='bfloat16'``), except that bfloat16 with
+    the default ``loss_scale='dynamic'`` runs without a loss scaler: bfloat16
+    keeps float32's exponent range, so scaling buys nothing, while the
+    scaler's overflow check reads a flag on the host every step (a
+    host-device synchronisation) and its unscaling is an extra pass over the
+    gradients. Pass a float or dict ``loss_scale`` to keep a scaler with
+    bfloat16. The clipped gradient norm stays on the device between logging
+    iterations (:class:`DeferredGradNormMixin`). Without an accelerator, the
+    forward
     runs under CPU autocast in bfloat16, the only dtype CPU autocast supports;
     bfloat16 keeps float32's exponent range, so no loss scaling is needed and
     the scaler is disabled. Note that bf16 matmuls are much slower than fp32 on
@@ -56,6 +65,8 @@ class AnyDeviceAmpOptimWrapper(AmpOptimWrapper):
                 optimizer=optimizer,
                 accumulative_counts=accumulative_counts,
                 clip_grad=clip_grad)
+            if self.cast_dtype == torch.bfloat16 and loss_scale == 'dynamic':
+                self.loss_scaler = torch.amp.GradScaler(enabled=False)
             return
         if isinstance(dtype, str):
             dtype = getattr(torch, dtype, dtype)

@@ -69,7 +69,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mmivnext.registry import MODELS
 from ..utils import (AttentionPoolingBlock, LayerScale, PatchEmbed3D,
-                     TransformerEncoderLayer, build_norm,
+                     TransformerEncoderLayer, build_norm, check_values,
                      get_3d_sincos_pos_embed, pos_embed_load_pre_hook,
                      resize_pos_embed_3d)
 from ..utils.norm import NormCfg
@@ -575,11 +575,9 @@ class VisionTransformer3D(BaseModule):
             raise ValueError(
                 f'visible_indices must have shape [B={batch_size}, K>=1], got '
                 f'{tuple(indices.shape)}.')
-        low, high = int(indices.min()), int(indices.max())
-        if low < 0 or high >= num_patches:
-            raise ValueError(
-                f'visible_indices must lie in [0, {num_patches}) (the number of '
-                f'patch tokens), got values in [{low}, {high}].')
+        check_values((indices >= 0) & (indices < num_patches),
+                     f'visible_indices must lie in [0, {num_patches}) (the '
+                     f'number of patch tokens).')
         return indices.long()
 
     def _pos_embed_for(self, grid: Tuple[int, int, int]) -> Tensor:

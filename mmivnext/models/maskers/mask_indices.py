@@ -1,9 +1,11 @@
 """Masks as index tensors: the type every masker returns, and the one place that
 turns a choice of visible tokens into it."""
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 from torch import Tensor
+
+from ..utils import check_values
 
 
 class MaskIndices(NamedTuple):
@@ -55,13 +57,18 @@ def num_visible_tokens(num_tokens: int, mask_ratio: float) -> int:
     return num_visible
 
 
-def indices_from_visible(visible: Tensor) -> MaskIndices:
+def indices_from_visible(visible: Tensor,
+                         num_visible: Optional[int] = None) -> MaskIndices:
     """Turn a boolean visibility mask into sorted index tensors.
 
     Args:
         visible (Tensor): ``[B, N]`` bool, True where a token is visible; every
             row must have the same number ``K`` of visible tokens, so that the
             indices stack.
+        num_visible (int, optional): ``K``, when the caller knows it. Then the
+            row counts are checked with :func:`check_values` (no host-device
+            synchronisation on accelerators); without it ``K`` is read from
+            the mask, which waits for the device.
 
     Returns:
         MaskIndices: ``visible [B, K]`` and ``masked [B, N - K]``.
@@ -70,10 +77,14 @@ def indices_from_visible(visible: Tensor) -> MaskIndices:
         raise ValueError('expected a bool mask [B, N], got '
                          f'{visible.dtype} {list(visible.shape)}')
     counts = visible.sum(1)
-    if (counts != counts[0]).any():
-        raise ValueError('every sample must have the same number of visible '
-                         f'tokens, got {counts.tolist()}')
-    num_visible = int(counts[0])
+    if num_visible is None:
+        if (counts != counts[0]).any():
+            raise ValueError('every sample must have the same number of '
+                             f'visible tokens, got {counts.tolist()}')
+        num_visible = int(counts[0])
+    else:
+        check_values(counts == num_visible, 'every sample must have the same '
+                     f'number of visible tokens, {num_visible}')
     # A stable sort of 0 (visible) / 1 (masked) keys lists the visible
     # positions first, both groups in ascending order.
     order = torch.argsort((~visible).to(torch.uint8), dim=1, stable=True)
@@ -102,4 +113,6 @@ def indices_from_frame_choice(choice: Tensor,
         choice.shape[0], frames, height * width, dtype=torch.bool,
         device=choice.device)
     visible.scatter_(-1, choice, True)  # [B, T, H * W]
-    return indices_from_visible(visible.flatten(1))
+    # Choices within a frame are distinct: K = T * K_f visible tokens.
+    return indices_from_visible(visible.flatten(1),
+                                choice.shape[1] * choice.shape[2])

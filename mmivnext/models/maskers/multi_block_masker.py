@@ -186,7 +186,8 @@ class MultiBlockMasker(nn.Module):
                 indices. Defaults to the CPU.
             generator (torch.Generator, optional): Generator of every draw;
                 they are made on its device, then moved to ``device``. Without
-                one, torch's default generator of that device is used.
+                one, torch's default CPU generator is used: masks are drawn on
+                the host and copied to ``device``.
 
         Returns:
             list[MaskIndices]: For each mask config in order, ``visible [B,
@@ -200,13 +201,19 @@ class MultiBlockMasker(nn.Module):
                              f'W) >= 1, got {batch_size}, {tuple(grid_size)}')
         grid = tuple(int(size) for size in grid_size)
         device = torch.device('cpu' if device is None else device)
-        draw_device = generator.device if generator is not None else device
-        return [
-            indices_from_visible(
+        # Block sizes and counts are host values: draw on the host (like a
+        # data loader's mask collator) and copy the indices to the device,
+        # so that drawing never waits for an accelerator's queue.
+        draw_device = generator.device if generator is not None else \
+            torch.device('cpu')
+        masks = []
+        for index, cfg in enumerate(self.mask_cfgs):
+            mask = indices_from_visible(
                 self._draw(index, cfg, batch_size, grid, draw_device,
-                           generator).to(device))
-            for index, cfg in enumerate(self.mask_cfgs)
-        ]
+                           generator))
+            masks.append(MaskIndices(
+                *(t.to(device, non_blocking=True) for t in mask)))
+        return masks
 
     def _draw(self, index: int, cfg: BlockMaskConfig, batch_size: int,
               grid: Tuple[int, int, int], device: torch.device,

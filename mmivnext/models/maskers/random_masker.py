@@ -69,4 +69,4 @@ class RandomMasker(nn.Module):
         visible = torch.zeros(
             shape, dtype=torch.bool, device=choice.device).scatter_(
                 -1, choice, True)
-        return indices_from_visible(visible)
+        return indices_from_visible(visible, num_visible)

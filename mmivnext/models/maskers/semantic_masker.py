@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
+from ..utils import check_values
 from .mask_indices import (MaskIndices, check_mask_ratio,
                            indices_from_frame_choice, num_visible_tokens)
 
@@ -83,8 +84,8 @@ class SemanticMasker(nn.Module):
                 f'attention {list(attention.shape)} does not match the token '
                 f'grid (T, H, W) = {tuple(grid_size)}: the teacher must see '
                 f'one frame per temporal token and have the same H x W grid')
-        if not ((attention >= 0) & torch.isfinite(attention)).all():
-            raise ValueError('attention must be finite and non-negative')
+        check_values((attention >= 0) & torch.isfinite(attention),
+                     'attention must be finite and non-negative')
         num_visible = num_visible_tokens(tokens, self.mask_ratio)
 
         if self.mode == 'topk':

@@ -19,8 +19,8 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..utils import (get_3d_sincos_pos_embed, pos_embed_load_pre_hook,
-                     resize_pos_embed_3d)
+from ..utils import (check_values, get_3d_sincos_pos_embed,
+                     pos_embed_load_pre_hook, resize_pos_embed_3d)
 
 
 class BasePredictor(BaseModule):
@@ -174,15 +174,13 @@ class BasePredictor(BaseModule):
                 f'K + M = {K} + {M} = {K + M} visible and masked tokens, but '
                 f'the grid {grid} has {N}; pass grid_size for another grid.')
         order = torch.cat([vis, msk], dim=1)  # [B, N]
-        if int(order.min()) < 0 or int(order.max()) >= N:
-            raise ValueError(f'visible_indices and masked_indices must lie in '
-                             f'[0, {N}), got values in [{int(order.min())}, '
-                             f'{int(order.max())}].')
+        in_range = (order >= 0) & (order < N)
+        check_values(in_range, f'visible_indices and masked_indices must lie '
+                     f'in [0, {N}).')
         counts = torch.zeros(B, N, dtype=torch.int64, device=order.device)
-        counts.scatter_add_(1, order, torch.ones_like(order))
-        if not bool((counts == 1).all()):
-            raise ValueError('visible_indices and masked_indices together must '
-                             'list every grid position exactly once.')
+        counts.scatter_add_(1, order * in_range, in_range.long())
+        check_values(counts == 1, 'visible_indices and masked_indices '
+                     'together must list every grid position exactly once.')
         return grid, vis, msk
 
     # ---------------------------------------------------------------- forward

@@ -1,6 +1,6 @@
 """Base class of the self-supervised video pretraining algorithms."""
 from abc import abstractmethod
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -8,7 +8,7 @@ from torch import Tensor
 
 from mmivnext.registry import MODELS
 from ..maskers import MaskIndices, SemanticMasker
-from ..utils import patchify_3d
+from ..utils import patchify_3d, sdpa_backends_context
 
 
 def gather_tokens(x: Tensor, indices: Tensor) -> Tensor:
@@ -37,12 +37,25 @@ class BaseVideoSelfSupervisor(BaseModel):
         backbone (dict): The student encoder, a ``VisionTransformer3D``.
         data_preprocessor (dict, optional): Normalises the packed clips.
             Defaults to ``dict(type='VideoPretrainDataPreprocessor')``.
+        sdpa_backends (Sequence[str], optional): Restrict every attention of
+            the forward (encoder, teacher, predictor, heads) to these SDPA
+            kernels: ``'flash'``, ``'efficient'``, ``'cudnn'``, ``'math'``
+            (see :func:`~mmivnext.models.utils.sdpa_backends_context`).
+            Defaults to None: PyTorch picks the fastest kernel the inputs
+            allow (flash / memory-efficient / cuDNN on GPUs); ``['math']`` is
+            the unfused reference path.
+        compile_encoder (bool | dict): Compile the student encoder with
+            ``torch.compile`` (``nn.Module.compile``: parameter names and
+            checkpoints are unchanged). A dict gives ``torch.compile``'s
+            options, e.g. ``dict(mode='max-autotune')``. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
     def __init__(self,
                  backbone: dict,
                  data_preprocessor: Optional[dict] = None,
+                 sdpa_backends: Optional[Sequence[str]] = None,
+                 compile_encoder: Union[bool, dict] = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='VideoPretrainDataPreprocessor')
@@ -51,6 +64,15 @@ class BaseVideoSelfSupervisor(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        sdpa_backends_context(sdpa_backends)  # validate the names now
+        self.sdpa_backends = None if sdpa_backends is None else \
+            tuple(sdpa_backends)
+        if not isinstance(compile_encoder, (bool, dict)):
+            raise TypeError('compile_encoder must be a bool or a dict of '
+                            f'torch.compile options, got {compile_encoder!r}')
+        if compile_encoder:
+            self.backbone.compile(**(compile_encoder if isinstance(
+                compile_encoder, dict) else {}))
         #: Normalise each pixel target patch by its own mean and std.
         self.norm_pixel_targets = False
 
@@ -115,12 +137,13 @@ class BaseVideoSelfSupervisor(BaseModel):
                 inputs: Tensor,
                 data_samples: Optional[list] = None,
                 mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
+        with sdpa_backends_context(self.sdpa_backends):
+            if mode == 'loss':
+                return self.loss(inputs, data_samples)
+            if mode == 'predict':
+                return self.predict(inputs, data_samples)
+            if mode == 'tensor':
+                return self.extract_feat(inputs)
         raise RuntimeError(f'Invalid mode {mode!r}: expected "loss", '
                            '"predict" or "tensor".')
 

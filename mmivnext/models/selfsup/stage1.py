@@ -1,5 +1,5 @@
 """InternVideo-Next Stage 1: semantic-guided pixel reconstruction."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +62,10 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             normalised them.
         data_preprocessor (dict, optional): Defaults to
             ``dict(type='VideoPretrainDataPreprocessor')``.
+        sdpa_backends (Sequence[str], optional): SDPA kernels the forward
+            may use; see :class:`BaseVideoSelfSupervisor`.
+        compile_encoder (bool | dict): ``torch.compile`` the student encoder;
+            see :class:`BaseVideoSelfSupervisor`.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
@@ -75,10 +79,14 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
                  global_align_loss: Optional[dict] = None,
                  norm_pixel_targets: bool = False,
                  data_preprocessor: Optional[dict] = None,
+                 sdpa_backends: Optional[Sequence[str]] = None,
+                 compile_encoder: Union[bool, dict] = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(
             backbone=backbone,
             data_preprocessor=data_preprocessor,
+            sdpa_backends=sdpa_backends,
+            compile_encoder=compile_encoder,
             init_cfg=init_cfg)
         self.masker = MODELS.build(masker)
         self.teacher = MODELS.build(teacher) if teacher else None

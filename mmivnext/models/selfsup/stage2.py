@@ -1,6 +1,6 @@
 """InternVideo-Next Stage 2: latent prediction against a frozen Stage-1
 teacher."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -65,6 +65,10 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
             Defaults to None.
         data_preprocessor (dict, optional): Defaults to
             ``dict(type='VideoPretrainDataPreprocessor')``.
+        sdpa_backends (Sequence[str], optional): SDPA kernels the forward
+            may use; see :class:`BaseVideoSelfSupervisor`.
+        compile_encoder (bool | dict): ``torch.compile`` the student encoder;
+            see :class:`BaseVideoSelfSupervisor`.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
@@ -80,10 +84,14 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
                  pixel_head: Optional[dict] = None,
                  mask_teacher: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
+                 sdpa_backends: Optional[Sequence[str]] = None,
+                 compile_encoder: Union[bool, dict] = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(
             backbone=backbone,
             data_preprocessor=data_preprocessor,
+            sdpa_backends=sdpa_backends,
+            compile_encoder=compile_encoder,
             init_cfg=init_cfg)
         self.predictor = MODELS.build(predictor)
         self.teacher = MODELS.build(teacher)

@@ -11,7 +11,7 @@ Target" ablation updates it as an EMA of the student instead:
 import copy
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
 from ..backbones import VisionTransformer3D
-from .base_frozen_teacher import BaseFrozenTeacher
+from .base_frozen_teacher import BaseFrozenTeacher, parse_teacher_dtype
 
 #: Backbone options the teacher sets: the last layer's tokens, cls first.
 _FORCED_BACKBONE_OPTIONS = dict(out_type='raw', out_indices=-1)
@@ -128,6 +128,14 @@ class FrozenVideoTeacher(BaseFrozenTeacher):
             ``'backbone.'`` (default) for the first two, ``''`` for exported
             encoders.
         normalize (bool): L2-normalise each output token. Defaults to True.
+        dtype (str | torch.dtype, optional): Dtype of the teacher's weights
+            and computation: ``'float32'`` (default), ``'bfloat16'`` or
+            ``'float16'``; bfloat16 halves its memory and runs its matmuls
+            in bf16 without autocast's per-call weight casts (a GPU setting:
+            CPUs run bf16 matmuls slowly). Outputs are float32 either way.
+            The EMA variant needs float32: an EMA step of ``1 - 0.9998``
+            is below bfloat16's resolution, so :meth:`ema_update` refuses
+            other dtypes.
 
     Attributes:
         encoder (VisionTransformer3D): The frozen encoder.
@@ -137,15 +145,18 @@ class FrozenVideoTeacher(BaseFrozenTeacher):
                  backbone: dict,
                  checkpoint: str,
                  prefix: str = 'backbone.',
-                 normalize: bool = True) -> None:
+                 normalize: bool = True,
+                 dtype: Optional[Union[str, torch.dtype]] = None) -> None:
         super().__init__()
+        dtype = parse_teacher_dtype(dtype)
         encoder = MODELS.build(self._encoder_cfg(backbone))
         if not isinstance(encoder, VisionTransformer3D):
             raise TypeError(f'FrozenVideoTeacher needs a VisionTransformer3D '
                             f'backbone, got {type(encoder).__name__}')
         self._load_strict(encoder, read_encoder_state_dict(checkpoint, prefix),
                           source=checkpoint)
-        self.hold('encoder', encoder)
+        self.hold('encoder', encoder.to(dtype))
+        self.dtype = dtype
         self.checkpoint = checkpoint
         self.prefix = prefix
         self.normalize = normalize
@@ -200,7 +211,8 @@ class FrozenVideoTeacher(BaseFrozenTeacher):
 
     def extra_repr(self) -> str:
         return (f'checkpoint={self.checkpoint!r}, prefix={self.prefix!r}, '
-                f'normalize={self.normalize}, embed_dims={self.embed_dims}, '
+                f'normalize={self.normalize}, dtype={self.dtype}, '
+                f'embed_dims={self.embed_dims}, '
                 f'layers={self.encoder.num_layers}, grid={self.grid_size}')
 
     # ---------------------------------------------------------------- forward
@@ -237,6 +249,10 @@ class FrozenVideoTeacher(BaseFrozenTeacher):
         """
         if not 0. <= momentum <= 1.:
             raise ValueError(f'momentum must be in [0, 1], got {momentum}')
+        if self.dtype != torch.float32:
+            raise ValueError(
+                f'ema_update needs a float32 teacher, got dtype={self.dtype}: '
+                f'its EMA steps (1 - momentum) would round away.')
         teacher = dict(self.encoder.named_parameters())
         student = dict(student_backbone.named_parameters())
         if teacher.keys() != student.keys():

@@ -53,7 +53,7 @@ from transformers.utils import cached_file
 from mmivnext.registry import MODELS
 from ..data_preprocessors.video_pretrain_data_preprocessor import (
     IMAGENET_MEAN, IMAGENET_STD)
-from .base_frozen_teacher import BaseFrozenTeacher
+from .base_frozen_teacher import BaseFrozenTeacher, parse_teacher_dtype
 
 #: transformers model class of each supported config ``model_type``.
 _MODEL_CLASSES = {
@@ -71,12 +71,6 @@ SIGLIP_STD = (0.5, 0.5, 0.5)
 #: ``F.interpolate`` mode of the PIL resampling codes that preprocessor
 #: configs store as ``resample``.
 _RESAMPLE_MODES = {2: 'bilinear', 3: 'bicubic'}
-
-_DTYPES = {
-    'float32': torch.float32,
-    'float16': torch.float16,
-    'bfloat16': torch.bfloat16,
-}
 
 
 @dataclass
@@ -234,12 +228,7 @@ class SigLIPTeacher(BaseFrozenTeacher):
                  dtype: Union[str, torch.dtype, None] = None,
                  attn_implementation: str = 'sdpa') -> None:
         super().__init__()
-        if isinstance(dtype, str):
-            if dtype not in _DTYPES:
-                raise ValueError(f'dtype must be one of {sorted(_DTYPES)}, '
-                                 f'got {dtype!r}')
-            dtype = _DTYPES[dtype]
-        dtype = dtype or torch.float32
+        dtype = parse_teacher_dtype(dtype)
         if interpolation not in (None, 'bilinear', 'bicubic'):
             raise ValueError("interpolation must be 'bilinear' or 'bicubic', "
                              f'got {interpolation!r}')

@@ -6,13 +6,50 @@ fused kernel where one is available. ``attn_mask`` follows SDPA's convention: a
 boolean mask is True where a query may attend to a key; a float mask is added to
 the attention logits.
 """
-from typing import Optional
+import contextlib
+from typing import ContextManager, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .norm import NormCfg, build_norm
+
+
+#: SDPA kernels by the names configs use.
+SDPA_BACKENDS = {
+    'flash': SDPBackend.FLASH_ATTENTION,
+    'efficient': SDPBackend.EFFICIENT_ATTENTION,
+    'cudnn': SDPBackend.CUDNN_ATTENTION,
+    'math': SDPBackend.MATH,
+}
+
+
+def sdpa_backends_context(
+        backends: Optional[Sequence[str]]) -> ContextManager:
+    """A context restricting SDPA to the named kernels.
+
+    Args:
+        backends (Sequence[str], optional): Some of ``'flash'``,
+            ``'efficient'`` (memory-efficient), ``'cudnn'`` and ``'math'``
+            (the unfused reference). PyTorch picks the fastest allowed kernel
+            that supports the inputs, and raises if none does. None allows
+            every kernel (PyTorch's default choice).
+
+    Returns:
+        A context manager (a no-op for None).
+    """
+    if backends is None:
+        return contextlib.nullcontext()
+    if isinstance(backends, str) or not backends:
+        raise ValueError('sdpa_backends must be a non-empty list of '
+                         f'{sorted(SDPA_BACKENDS)}, got {backends!r}')
+    unknown = [b for b in backends if b not in SDPA_BACKENDS]
+    if unknown:
+        raise ValueError(f'unknown SDPA backends {unknown}; choose from '
+                         f'{sorted(SDPA_BACKENDS)}')
+    return sdpa_kernel([SDPA_BACKENDS[b] for b in backends])
 
 
 def _check_heads(embed_dims: int, num_heads: int) -> int:

@@ -8,25 +8,12 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmivnext.registry import MODELS
-from mmivnext.utils.demo_models import (make_demo_models,
-                                        save_tiny_modernbert,
-                                        save_tiny_siglip)
+from mmivnext.utils.demo_models import make_demo_models
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 DEMO_CONFIG = osp.join(
     ROOT, 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
-
-
-@pytest.fixture(scope='module')
-def tiny_checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp('stage1_models')
-    return dict(
-        teacher=save_tiny_siglip(str(root / 'siglip'), hidden_size=32,
-                                 num_heads=2, image_size=32),
-        predictor=save_tiny_modernbert(str(root / 'modernbert'),
-                                       hidden_size=32, num_heads=2,
-                                       local_attention=8))
 
 
 def tiny_model_cfg(ckpts, **overrides):

@@ -153,3 +153,13 @@ def teacher_state(teacher):
     encoder = getattr(teacher, 'encoder', None) or getattr(
         teacher, 'backbone', None)
     return encoder.state_dict()
+
+
+def test_train_step_reads_no_device_values(stage1):
+    """On the meta device any host read of a tensor's value raises."""
+    model = build(stage2_cfg(stage1).model)
+    model.init_weights()
+    model.to('meta')
+    losses = model.loss(torch.randn(2, 3, 16, 56, 56, device='meta'))
+    sum(losses.values()).backward()
+    assert model.backbone.blocks[0].attn.qkv.weight.grad is not None

@@ -293,3 +293,19 @@ def test_encoder_state_dict_round_trip(ckpt):
     del saved['norm.weight']
     with pytest.raises(ValueError, match=r'missing keys \[norm.weight\]'):
         other.load_encoder_state_dict(saved)
+
+
+# ------------------------------------------------------------------- dtype
+def test_bf16_teacher_is_close_to_fp32(source, ckpt):
+    teacher = FrozenVideoTeacher(backbone_cfg(), ckpt)
+    bf16 = FrozenVideoTeacher(backbone_cfg(), ckpt, dtype='bfloat16')
+    assert all(p.dtype == torch.bfloat16 for p in bf16.encoder.parameters())
+    inputs = clip()
+    out = bf16(inputs)
+    assert out.dtype == torch.float32
+    cos = F.cosine_similarity(out, teacher(inputs), dim=-1)
+    assert cos.min() > 0.99
+    with pytest.raises(ValueError, match='float32 teacher'):
+        bf16.ema_update(source, 0.9998)
+    with pytest.raises(ValueError, match='dtype must be one of'):
+        FrozenVideoTeacher(backbone_cfg(), ckpt, dtype='fp8')
