@@ -1,1 +1,2 @@
-"""Utilities: upstream compatibility fixes (:mod:`.compat`)."""
+"""Utilities: upstream compatibility fixes (:mod:`.compat`), analytic FLOP
+counts (:mod:`.flops`) and the train-step profiler (:mod:`.step_profiler`)."""

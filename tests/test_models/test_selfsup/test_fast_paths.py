@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from test_stage1 import build, clips, tiny_model_cfg
+from stage1_helpers import build, clips, tiny_model_cfg
 
 from mmivnext.models.utils import sdpa_backends_context
 

@@ -1,55 +1,17 @@
 """InternVideoNextStage1 on tiny parts: losses, reconstruction, a real Runner."""
-import copy
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
-from mmivnext.registry import MODELS
 from mmivnext.utils.demo_models import make_demo_models
+from stage1_helpers import build, clips, tiny_model_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 DEMO_CONFIG = osp.join(
     ROOT, 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
-
-
-def tiny_model_cfg(ckpts, **overrides):
-    """Stage 1 on 4 frames of 28 px (2 x 2 patches), widths 32-64."""
-    cfg = dict(
-        type='InternVideoNextStage1',
-        backbone=dict(
-            type='VisionTransformer3D',
-            arch=dict(embed_dims=64, num_layers=2, num_heads=2,
-                      feedforward_channels=128),
-            img_size=28, num_frames=4, num_cls_tokens=4,
-            projector_cfg=dict(num_heads=2, out_dims=32),
-            out_indices=(-2, -1), out_type='raw'),
-        teacher=dict(type='SigLIPTeacher', pretrained=ckpts['teacher'],
-                     layers=(-2, -1)),
-        masker=dict(type='SemanticMasker', mask_ratio=0.5, mode='sample'),
-        predictor=dict(type='ModernBertPredictor', in_dims=64,
-                       grid_size=(4, 2, 2), num_cls_tokens=4, num_layers=3,
-                       pretrained=ckpts['predictor']),
-        pixel_head=dict(type='DiffMLPHead', target_dims=588, cond_dims=32,
-                        width=64, depth=1),
-        align_head=dict(type='TokenAlignmentHead', in_dims=64, out_dims=32,
-                        num_layers=2),
-        global_align_loss=dict(type='CosineSimilarityLoss'))
-    cfg.update(overrides)
-    return cfg
-
-
-def build(cfg):
-    with DefaultScope.overwrite_default_scope('mmivnext'):
-        return MODELS.build(copy.deepcopy(cfg))
-
-
-def clips(batch=2, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, 3, 4, 28, 28, generator=gen)
 
 
 def test_loss_names_and_gradients(tiny_checkpoints):
