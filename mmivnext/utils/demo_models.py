@@ -7,6 +7,7 @@ random but seeded: the same arguments write the same checkpoints.
 ``tools/data/make_demo_models.py`` is the command line.
 """
 import os.path as osp
+from typing import Optional
 
 import torch
 
@@ -17,8 +18,13 @@ def save_tiny_siglip(out_dir: str,
                      num_heads: int = 4,
                      image_size: int = 64,
                      patch_size: int = 16,
-                     seed: int = 0) -> str:
+                     seed: int = 0,
+                     intermediate_size: Optional[int] = None) -> str:
     """Write a random ``SiglipVisionModel`` (with its MAP head) to a folder.
+
+    Small by default; ``benchmarks/`` also writes real-sized ones (e.g.
+    SigLIP2-1B's 1536 x 40) to time them. ``intermediate_size`` defaults to
+    ``2 * hidden_size``.
 
     Returns:
         str: ``out_dir``, loadable by ``SigLIPTeacher(pretrained=out_dir)``.
@@ -26,7 +32,7 @@ def save_tiny_siglip(out_dir: str,
     from transformers import SiglipVisionConfig, SiglipVisionModel
     config = SiglipVisionConfig(
         hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
+        intermediate_size=intermediate_size or 2 * hidden_size,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         image_size=image_size,
@@ -44,11 +50,14 @@ def save_tiny_modernbert(out_dir: str,
                          num_layers: int = 6,
                          num_heads: int = 4,
                          local_attention: int = 16,
-                         seed: int = 0) -> str:
+                         seed: int = 0,
+                         intermediate_size: Optional[int] = None) -> str:
     """Write a random ``ModernBertModel`` to a folder.
 
     Global attention every third layer as in ModernBERT-Large, with a small
     local window so that local layers differ from global ones on demo clips.
+    ``intermediate_size`` defaults to ``2 * hidden_size`` (ModernBERT-Large:
+    1024 wide, 28 layers, 16 heads, 2624, window 128).
 
     Returns:
         str: ``out_dir``, loadable by ``ModernBertPredictor(pretrained=...)``.
@@ -57,7 +66,7 @@ def save_tiny_modernbert(out_dir: str,
     config = ModernBertConfig(
         vocab_size=64,
         hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
+        intermediate_size=intermediate_size or 2 * hidden_size,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         global_attn_every_n_layers=3,

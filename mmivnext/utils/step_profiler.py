@@ -30,6 +30,9 @@ class StepProfiler:
     gradient, and the parameters receive exactly the gradients of one
     ``loss.backward()`` (tested).
 
+    Keep one ``with profiler:`` around all profiled steps of a compiled
+    model: adding hooks to a ``torch.compile``'d module makes it recompile.
+
     The synchronisations make each figure complete (on GPUs they also keep
     the host from running ahead, so the sum of the parts can exceed a plain
     step by a little); compare with a step timed without the profiler.
@@ -83,13 +86,17 @@ class StepProfiler:
         """Forget the times measured so far."""
         self.times.clear()
 
+    # The hooks run eagerly around a compiled part (torch.compile would
+    # otherwise trace the clock reads into its graph as constants).
     def _make_pre_hook(self, name: str):
+        @torch.compiler.disable
         def hook(module, args):
             _sync(self.device)
             self._starts[name].append(time.perf_counter())
         return hook
 
     def _make_post_hook(self, name: str):
+        @torch.compiler.disable
         def hook(module, args, output):
             _sync(self.device)
             start = self._starts[name].pop()

@@ -14,17 +14,19 @@ def check_values(condition: Tensor, message: str) -> None:
     """Raise unless every element of ``condition`` is True.
 
     On the CPU (no queue to stall) a failure raises ``ValueError(message)``
-    at once. On an accelerator the check is queued with
-    ``torch._assert_async``: a failure stops the program at the device's next
-    synchronisation with a device-side assertion that carries ``message``
-    (CUDA prints it). On the ``meta`` device it only checks shapes.
+    at once. On an accelerator, and in ``torch.compile``'d code (so that the
+    graph does not break), the check is queued with ``torch._assert_async``:
+    a failure stops the program at the device's next synchronisation with
+    a device-side assertion that carries ``message`` (CUDA prints it). On
+    the ``meta`` device it only checks shapes.
 
     Args:
         condition (Tensor): Bool tensor of any shape.
         message (str): The error message; it should name the argument and the
             allowed values, since the offending values are not read.
     """
-    if condition.device.type == 'cpu':
+    if condition.device.type == 'cpu' and \
+            not torch.compiler.is_compiling():
         if not bool(condition.all()):
             raise ValueError(message)
     else:
