@@ -64,6 +64,8 @@ CONFIGS = {
     'stage2_vit-tiny-p14_1xb8-16x1x1-10e_demo-videos.py',
     (1, 'base'): 'configs/ivnext/stage1_vitb.py',
     (2, 'base'): 'configs/ivnext/stage2_vitb.py',
+    (1, 'large'): 'configs/ivnext/stage1_vitl.py',
+    (2, 'large'): 'configs/ivnext/stage2_vitl.py',
 }
 #: Architectures of the released models the base configs name, written with
 #: random weights (sizes from their published configs).
@@ -78,7 +80,8 @@ PARTS = ('teacher', 'masker', 'encoder', 'predictor', 'heads', 'optimizer')
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--stage', type=int, choices=(1, 2), default=1)
-    parser.add_argument('--size', choices=('tiny', 'base'), default='tiny')
+    parser.add_argument('--size', choices=('tiny', 'base', 'large'),
+                        default='tiny')
     parser.add_argument('--batch', type=int, default=None,
                         help='clips per step (default: 8 tiny, 1 base)')
     parser.add_argument('--amp', action='store_true',
@@ -90,6 +93,12 @@ def parse_args(argv=None):
                         help='torch.compile the student encoder (inductor)')
     parser.add_argument('--sdpa-backends', nargs='+', default=None,
                         help='restrict SDPA kernels, e.g. math')
+    parser.add_argument('--flops-only', action='store_true',
+                        help='count the FLOPs of a step per clip (one '
+                        'forward on the meta device) and exit; no timing')
+    parser.add_argument('--peak-tflops', type=float, default=None,
+                        help='with --flops-only: a device peak (e.g. 790 '
+                        'for an H200 in dense bf16) to convert into clips/s')
     parser.add_argument('--cache-dir', default=osp.join(
         tempfile.gettempdir(), 'mmivnext_bench_models'),
         help='where the random teacher / predictor checkpoints are kept')
@@ -168,6 +177,8 @@ def build(args, device):
         optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
     backbone = model.backbone
     batch = args.batch or (8 if args.size == 'tiny' else 1)
+    if args.flops_only:
+        batch = 1
     frames = backbone.grid_size[0] * backbone.tubelet_size
     height = backbone.grid_size[1] * backbone.patch_size
     width = backbone.grid_size[2] * backbone.patch_size
@@ -321,8 +332,41 @@ def run(args) -> Dict[str, object]:
                 clip_shape=tuple(clips.shape))
 
 
+def count_flops(args) -> Dict[str, float]:
+    """Per-clip FLOPs of each part: the model runs one forward on the meta
+    device (shapes only) to draw the masks the counts need."""
+    MMLogger.get_instance('mmengine').setLevel('WARNING')
+    hf_logging.disable_progress_bar()
+    model, _, clips = build(args, torch.device('cpu'))
+    model.to('meta')
+    recorded = []
+    model.masker.register_forward_hook(
+        lambda module, args_, output: recorded.append(output))
+    with torch.no_grad():
+        model(clips.to('meta'), mode='loss')
+    step_flops = part_flops(model, args.stage, clips, _masks(recorded[0]))
+    total = sum(step_flops.values())
+    rows = [dict(part=name, **{'TFLOP per clip': value / 1e12,
+                               'share %': 100 * value / total})
+            for name, value in step_flops.items()]
+    rows.append({'part': 'step', 'TFLOP per clip': total / 1e12,
+                 'share %': 100.})
+    _, _, frames, height, width = clips.shape
+    print(f'# Stage {args.stage}, {args.size}: FLOPs of one train step per '
+          f'clip of {frames} frames x {height}x{width} px (analytic, '
+          f'mmivnext/utils/flops.py)')
+    print(format_table(rows))
+    if args.peak_tflops:
+        rate = args.peak_tflops * 1e12 / total
+        print(f'\nAt {args.peak_tflops:g} TFLOP/s: {rate:.1f} clips/s at '
+              f'100 % MFU; 30 clips/s needs {100 * 30 / rate:.0f} % MFU.')
+    return step_flops
+
+
 def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     args = parse_args(argv)
+    if args.flops_only:
+        return count_flops(args)
     result = run(args)
     batch, _, frames, height, width = result['clip_shape']
     print(f'# Stage {args.stage} train step, {args.size}: {batch} clips x '

@@ -29,6 +29,7 @@ from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
@@ -44,6 +45,9 @@ RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=SCOPE)
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE)
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,
                  locations=['mmivnext.engine.hooks'])
+# Strategies of MMEngine's FlexibleRunner (FSDP, DeepSpeed...).
+STRATEGIES = Registry('strategy', parent=MMENGINE_STRATEGIES, scope=SCOPE,
+                      locations=['mmivnext.engine.strategies'])
 
 # Data.
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE,

@@ -1,3 +1,4 @@
-"""Training engine parts: hooks and optimizer wrappers."""
+"""Training engine parts: hooks, optimizer wrappers and runner strategies."""
 from .hooks import *  # noqa: F401,F403
 from .optimizers import *  # noqa: F401,F403
+from .strategies import *  # noqa: F401,F403

@@ -5,7 +5,8 @@ present, so that it becomes a no-op once upstream is fixed. The import-time fixe
 applied by :func:`apply_import_fixes`, which ``mmivnext/__init__.py`` calls before
 anything imports torchvision or ``mmaction.models``. The launch-time fixes
 (:func:`init_cpu_distributed`, :class:`AnyDeviceAmpOptimWrapper` in
-:mod:`mmivnext.engine.optimizers`) are used by ``tools/train.py``.
+:mod:`mmivnext.engine.optimizers`, :class:`AnyDeviceFSDPStrategy` in
+:mod:`mmivnext.engine.strategies`) are used by ``tools/train.py``.
 
 Fixes, with their tests in ``tests/test_utils/test_compat.py``:
 
@@ -21,13 +22,20 @@ Fixes, with their tests in ``tests/test_utils/test_compat.py``:
    which every mmivnext config enables). Together they keep every load,
    resume included, weights-only.
 5. MMEngine 0.10's ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrapper
-   defaults to ``device_ids=[LOCAL_RANK]``; both fail without CUDA
-   (:func:`init_cpu_distributed`).
+   (the ``Runner``'s and ``FlexibleRunner``'s ``DDPStrategy``'s) defaults to
+   ``device_ids=[LOCAL_RANK]``; both fail without CUDA
+   (:func:`init_cpu_distributed`, :func:`init_cpu_process_group`).
 6. MMEngine 0.10's ``AmpOptimWrapper`` refuses to build without an accelerator
    (``mmivnext.engine.optimizers.AnyDeviceAmpOptimWrapper``).
 7. MMEngine 0.10 reads local checkpoints with ``torch.load`` only, which reads
    ``.safetensors`` files in recent torch releases only
    (:func:`load_safetensors_in_mmengine`).
+8. MMEngine 0.10's ``FSDPStrategy`` cannot run without CUDA (its ``device_id``
+   is ``LOCAL_RANK``; torch 2.13's FSDP then needs ``device_id=cpu``, and its
+   ``offload_to_cpu`` full state dicts read freed memory on CPU), leaves
+   mmivnext's frozen teachers on the CPU on GPUs and clips gradient norms per
+   shard (``mmivnext.engine.strategies.AnyDeviceFSDPStrategy``, tested in
+   ``tests/test_engine/test_strategies``).
 """
 import copy
 import glob
@@ -296,19 +304,52 @@ def apply_import_fixes() -> dict:
     )
 
 
+def init_cpu_process_group(launcher: str, backend: str = 'gloo') -> bool:
+    """Start ``torch.distributed`` from the launcher's environment, on CPU.
+
+    Why: see :func:`init_cpu_distributed`; MMEngine's ``init_dist`` cannot be
+    used without CUDA.
+
+    Args:
+        launcher (str): ``'pytorch'`` (torchrun) or ``'slurm'``; ``'none'``
+            does nothing.
+        backend (str): The process-group backend. Defaults to ``'gloo'``.
+
+    Returns:
+        bool: True if the process group was initialised here (False with an
+        accelerator, with ``launcher='none'`` or when a group exists).
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    import torch.distributed as dist
+    if dist.is_initialized():
+        return False
+    if launcher == 'slurm':
+        _export_slurm_env()
+    elif launcher != 'pytorch':
+        raise ValueError(
+            f'launcher={launcher!r} is not supported on CPU; use '
+            "'pytorch' (torchrun) or 'slurm'.")
+    dist.init_process_group(backend=backend)
+    return True
+
+
 def init_cpu_distributed(cfg, backend: str = 'gloo') -> bool:
     """Start ``torch.distributed`` for a CPU run launched by torchrun or Slurm.
 
-    Why: MMEngine 0.10's ``init_dist`` calls ``torch.cuda.set_device`` and its
-    runner wraps models in DDP with ``device_ids=[LOCAL_RANK]``; both fail
-    without CUDA.
+    Why: MMEngine 0.10's ``init_dist`` calls ``torch.cuda.set_device``, and
+    both its runner and the ``FlexibleRunner``'s ``DDPStrategy`` wrap models
+    in DDP with ``device_ids=[LOCAL_RANK]``; all fail without CUDA.
 
     Fix: if no accelerator is available and the run is distributed, initialise
-    the process group (gloo) from the launcher's environment ourselves, since
-    the runner skips ``init_dist`` when a group exists, and set
-    ``model_wrapper_cfg.device_ids = None``, which wins over the runner's
-    default. The caller's config is updated in place (it is the run's config);
-    other ``model_wrapper_cfg`` keys are kept.
+    the process group (gloo) from the launcher's environment ourselves
+    (:func:`init_cpu_process_group`), since the runner and the strategies skip
+    ``init_dist`` when a group exists, and set ``device_ids = None`` in
+    ``model_wrapper_cfg`` (the ``Runner``'s) and, for a ``DDPStrategy``, in
+    ``strategy.model_wrapper``: both win over MMEngine's default. The caller's
+    config is updated in place (it is the run's config); other wrapper keys
+    are kept. Other strategies are left alone (``AnyDeviceFSDPStrategy``
+    handles the CPU itself).
 
     Args:
         cfg (mmengine.Config): The run's config; ``cfg.launcher`` says how the
@@ -316,26 +357,35 @@ def init_cpu_distributed(cfg, backend: str = 'gloo') -> bool:
         backend (str): The process-group backend. Defaults to ``'gloo'``.
 
     Returns:
-        bool: True if the process group was initialised here.
+        bool: True if the run is distributed on CPU (the process group was
+        initialised here or already existed).
     """
     launcher = cfg.get('launcher', 'none')
     if launcher == 'none' or torch.cuda.is_available():
         return False
-    import torch.distributed as dist
-    if not dist.is_initialized():
-        if launcher == 'slurm':
-            _export_slurm_env()
-        elif launcher != 'pytorch':
-            raise ValueError(
-                f'launcher={launcher!r} is not supported on CPU; use '
-                "'pytorch' (torchrun) or 'slurm'.")
-        dist.init_process_group(backend=backend)
+    init_cpu_process_group(launcher, backend)
     wrapper = copy.deepcopy(
         cfg.get('model_wrapper_cfg', None)
         or dict(type='MMDistributedDataParallel'))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+    strategy = cfg.get('strategy', None)
+    if isinstance(strategy, dict) and _strategy_name(strategy) == 'DDPStrategy':
+        # MMEngine's DDPStrategy default wrapper, with device_ids=None.
+        wrapper = copy.deepcopy(
+            strategy.get('model_wrapper', None)
+            or dict(type='MMDistributedDataParallel', broadcast_buffers=False))
+        wrapper['device_ids'] = None
+        strategy['model_wrapper'] = wrapper
     return True
+
+
+def _strategy_name(strategy: dict) -> str:
+    """The class name a ``strategy`` config builds, without its scope."""
+    strategy_type = strategy.get('type', '')
+    if not isinstance(strategy_type, str):
+        return strategy_type.__name__
+    return strategy_type.rsplit('.', 1)[-1]
 
 
 def _export_slurm_env(port: Optional[int] = None) -> None:

@@ -152,6 +152,45 @@ def test_init_cpu_distributed(monkeypatch):
         compat.init_cpu_distributed(Config(dict(launcher='mpi')))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only fix')
+def test_init_cpu_distributed_sets_ddp_strategy_device_ids(monkeypatch,
+                                                           tmp_path):
+    """FlexibleRunner's DDPStrategy wraps with device_ids=[LOCAL_RANK] by
+    default, which fails on CPU; other strategies are left alone."""
+    from mmengine import Config
+    import torch.distributed as dist
+    from mmengine.registry import STRATEGIES
+
+    port = 29000 + (os.getpid() + 500) % 1000
+    for key, value in dict(
+            MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK='0',
+            WORLD_SIZE='1', LOCAL_RANK='0',
+            # MMEngine sets these for distributed runs if unset.
+            OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
+            MKL_NUM_THREADS=os.environ.get('MKL_NUM_THREADS', '1')).items():
+        monkeypatch.setenv(key, value)
+    cfg = Config(dict(launcher='pytorch', strategy=dict(type='DDPStrategy')))
+    fsdp = Config(dict(launcher='pytorch', strategy=dict(
+        type='mmivnext.AnyDeviceFSDPStrategy')))
+    try:
+        assert compat.init_cpu_distributed(cfg)
+        assert cfg.strategy.model_wrapper == dict(
+            type='MMDistributedDataParallel', broadcast_buffers=False,
+            device_ids=None)
+        assert compat.init_cpu_distributed(fsdp)  # the group exists already
+        assert fsdp.strategy == dict(type='mmivnext.AnyDeviceFSDPStrategy')
+        # The strategy now wraps a CPU model in DDP.
+        strategy = STRATEGIES.build(
+            dict(cfg.strategy, env_kwargs=dict(launcher='pytorch'),
+                 work_dir=str(tmp_path)))
+        wrapped = strategy.prepare(torch.nn.Linear(2, 2))
+        assert type(wrapped).__name__ == 'MMDistributedDataParallel'
+        assert wrapped.device_ids is None
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def test_mmengine_reads_safetensors_without_torch_load(tmp_path, monkeypatch):
     from mmengine.runner import CheckpointLoader
     from safetensors.torch import save_file

@@ -5,6 +5,7 @@ from typing import Optional
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from torch.distributed.fsdp import FullyShardedDataParallel
 
 from mmivnext.registry import HOOKS
 
@@ -49,6 +50,12 @@ class TeacherEMAHook(Hook):
     def _model(runner):
         """The runner's model unwrapped, checked to have an EMA teacher."""
         model = runner.model
+        if any(isinstance(m, FullyShardedDataParallel)
+               for m in model.modules()):
+            raise TypeError(
+                'TeacherEMAHook does not work with FSDP: the EMA reads the '
+                "student's full weights, which FSDP shards across ranks. "
+                'Train the EMA variant with DDP.')
         if is_model_wrapper(model):
             model = model.module
         teacher = getattr(model, 'teacher', None)
