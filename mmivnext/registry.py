@@ -81,7 +81,8 @@ PARAM_SCHEDULERS = Registry('parameter scheduler',
                             parent=MMENGINE_PARAM_SCHEDULERS, scope=SCOPE)
 
 # Evaluation and logging.
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE)
+METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE,
+                   locations=['mmivnext.evaluation.metrics'])
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope=SCOPE)
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope=SCOPE)
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, scope=SCOPE)

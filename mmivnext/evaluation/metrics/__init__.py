@@ -1,0 +1,3 @@
+"""Metrics of the dense and temporal probes."""
+
+__all__ = []
