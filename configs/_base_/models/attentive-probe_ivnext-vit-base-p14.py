@@ -3,6 +3,8 @@
 # `encoder` is an encoder exported by tools/model_converters/export_encoder.py
 # (safetensors); its JSON gives the architecture below (the released layout).
 # Configs that use it run in mmaction2's scope (default_scope = 'mmaction').
+_base_ = ['./frozen-ivnext-encoder_vit-base-p14.py']
+
 custom_imports = dict(imports=['mmivnext.models', 'mmivnext.engine'],
                       allow_failed_imports=False)
 
@@ -14,22 +16,9 @@ num_classes = 400
 model = dict(
     type='Recognizer3D',
     backbone=dict(
-        type='mmivnext.VisionTransformer3D',
         arch='base',
         img_size=224,
         num_frames=16,
-        patch_size=14,
-        num_cls_tokens=4,
-        qkv_bias=False,
-        qk_norm='rmsnorm',
-        qk_norm_across_heads=True,
-        layer_scale_init_value=1e-5,
-        norm_cfg=dict(type='RMSNorm', eps=1e-6),
-        final_norm=False,
-        patch_pixel_norm_cfg=dict(type='RMSNorm', eps=1e-6),
-        patch_norm_cfg=dict(type='RMSNorm', eps=1e-6),
-        projector_cfg=dict(num_heads=16, out_dims=1536, qkv_bias=True,
-                           norm_cfg=dict(type='LN', eps=1e-5), query='mean'),
         frozen_stages=num_layers,  # all frozen, kept in eval mode
         out_type='raw',
         init_cfg=dict(type='Pretrained', checkpoint=encoder)),

@@ -2,14 +2,20 @@
 of Stage 2 (each builds its own loss), and the classification probes
 (mmaction2 heads)."""
 from .alignment_head import TokenAlignmentHead
+from .box_tracking_head import BoxTrackingHead
+from .depth_head import DepthProbeHead
 from .diff_mlp_head import DiffMLPHead
 from .latent_head import LatentPredictionHead
 from .pixel_heads import LinearPixelHead, MLPPixelHead
 from .probe_heads import (AttentiveProbeHead, CrossAttentionBlock,
                           LinearProbeHead)
+from .verb_noun_action_head import AttentiveVerbNounActionHead
 
 __all__ = [
-    'AttentiveProbeHead', 'CrossAttentionBlock', 'DiffMLPHead',
+    'AttentiveVerbNounActionHead',
+    'BoxTrackingHead',
+    'AttentiveProbeHead', 'CrossAttentionBlock', 'DepthProbeHead',
+    'DiffMLPHead',
     'LatentPredictionHead', 'LinearPixelHead', 'LinearProbeHead',
     'MLPPixelHead', 'TokenAlignmentHead'
 ]

@@ -16,7 +16,8 @@ from mmaction.models.heads import BaseHead
 from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
-from ..utils import MLP, CrossAttention, TransformerEncoderLayer
+from ..utils import (MLP, CrossAttention, TransformerEncoderLayer,
+                     init_linear_and_norm_)
 
 Tokens = Union[Tensor, Sequence[Tensor]]
 
@@ -155,13 +156,7 @@ class AttentiveProbeHead(BaseHead):
 
     @torch.no_grad()
     def _default_init(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=self.init_std)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_linear_and_norm_(self, self.init_std)
         nn.init.trunc_normal_(self.query, std=self.init_std)
 
     def init_weights(self) -> None:

@@ -3,6 +3,7 @@ transformer layers, patch embedding and position embeddings."""
 from .attention import (SDPA_BACKENDS, AttentionPoolingBlock, CrossAttention,
                         MultiheadSelfAttention, sdpa_backends_context)
 from .checks import check_values
+from .init import init_linear_and_norm_
 from .norm import NORM_ALIASES, NORM_LAYERS, build_norm
 from .patch_embed import PatchEmbed3D, patchify_3d, unpatchify_3d
 from .pos_embed import (get_1d_sincos_pos_embed, get_3d_sincos_pos_embed,
@@ -12,7 +13,7 @@ from .transformer import MLP, LayerScale, TransformerEncoderLayer
 
 __all__ = [
     'AttentionPoolingBlock', 'CrossAttention', 'MultiheadSelfAttention',
-    'check_values', 'SDPA_BACKENDS', 'sdpa_backends_context',
+    'check_values', 'init_linear_and_norm_', 'SDPA_BACKENDS', 'sdpa_backends_context',
     'NORM_ALIASES', 'NORM_LAYERS', 'build_norm', 'PatchEmbed3D', 'patchify_3d',
     'unpatchify_3d', 'get_1d_sincos_pos_embed', 'get_3d_sincos_pos_embed',
     'infer_pos_embed_grid', 'pos_embed_load_pre_hook', 'resize_pos_embed_3d',
