@@ -73,6 +73,63 @@ class CrossAttentionBlock(nn.Module):
         return q + self.mlp(self.norm2(q))
 
 
+class AttentivePooler(nn.Module):
+    """Attentive pooling of tokens into ``Q`` vectors (V-JEPA 2's probes).
+
+    Optional self-attention blocks over the tokens, then ``Q`` learnable
+    queries cross-attend once (:class:`CrossAttentionBlock`):
+    ``[B, L, C] -> [B, Q, C]``. Shared by the classification probe
+    (:class:`AttentiveProbeHead`) and the anticipation probe's verb / noun /
+    action head.
+
+    Args:
+        in_channels (int): Token width ``C``.
+        num_heads (int): Attention heads.
+        num_queries (int): Learnable queries ``Q``. Defaults to 1.
+        num_self_attn_blocks (int): Self-attention blocks before the
+            cross-attention. Defaults to 0.
+        mlp_ratio (float): MLP width of the blocks over ``C``. Defaults to 4.
+        qkv_bias (bool): Bias on the attention projections. Defaults to True.
+
+    Parameters: ``query`` (``[1, Q, C]``), ``blocks``
+    (:class:`TransformerEncoderLayer` x ``num_self_attn_blocks``),
+    ``cross_block``. Initialisation is the owning head's.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_heads: int,
+                 num_queries: int = 1,
+                 num_self_attn_blocks: int = 0,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True) -> None:
+        super().__init__()
+        if num_queries < 1:
+            raise ValueError(f'num_queries must be >= 1, got {num_queries}.')
+        if num_self_attn_blocks < 0:
+            raise ValueError(f'num_self_attn_blocks must be >= 0, got '
+                             f'{num_self_attn_blocks}.')
+        self.in_channels = in_channels
+        self.blocks = nn.ModuleList(
+            TransformerEncoderLayer(
+                in_channels, num_heads, int(in_channels * mlp_ratio),
+                qkv_bias=qkv_bias)
+            for _ in range(num_self_attn_blocks))
+        self.query = nn.Parameter(torch.zeros(1, num_queries, in_channels))
+        self.cross_block = CrossAttentionBlock(
+            in_channels, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Pool tokens ``[B, L, C]`` into ``[B, Q, C]``."""
+        if x.dim() != 3 or x.shape[-1] != self.in_channels:
+            raise ValueError(f'Expected tokens [B, L, C={self.in_channels}], '
+                             f'got shape {tuple(x.shape)}.')
+        for block in self.blocks:
+            x = block(x)  # [B, L, C]
+        q = self.query.expand(x.shape[0], -1, -1)  # [B, Q, C]
+        return self.cross_block(q, x)  # [B, Q, C]
+
+
 @MODELS.register_module()
 class AttentiveProbeHead(BaseHead):
     """Attentive probe: learnable queries cross-attend over the tokens.
@@ -109,9 +166,8 @@ class AttentiveProbeHead(BaseHead):
         init_cfg (dict | list[dict], optional): Applied after the default
             init. Defaults to None.
 
-    Parameters: ``query`` (``[1, num_queries, C]``), ``blocks`` (
-    :class:`TransformerEncoderLayer` x ``num_self_attn_blocks``),
-    ``cross_block`` (:class:`CrossAttentionBlock`), ``fc_cls``.
+    Parameters: ``pooler`` (:class:`AttentivePooler`: ``query``
+    ``[1, num_queries, C]``, ``blocks``, ``cross_block``), ``fc_cls``.
     """
 
     def __init__(self,
@@ -134,22 +190,12 @@ class AttentiveProbeHead(BaseHead):
             num_classes, in_channels, loss_cls=loss_cls,
             multi_class=multi_class, label_smooth_eps=label_smooth_eps,
             topk=topk, average_clips=average_clips, init_cfg=init_cfg)
-        if num_queries < 1:
-            raise ValueError(f'num_queries must be >= 1, got {num_queries}.')
-        if num_self_attn_blocks < 0:
-            raise ValueError(f'num_self_attn_blocks must be >= 0, got '
-                             f'{num_self_attn_blocks}.')
         self.num_queries = num_queries
         self.init_std = init_std
-
-        self.blocks = nn.ModuleList(
-            TransformerEncoderLayer(
-                in_channels, num_heads, int(in_channels * mlp_ratio),
-                qkv_bias=qkv_bias)
-            for _ in range(num_self_attn_blocks))
-        self.query = nn.Parameter(torch.zeros(1, num_queries, in_channels))
-        self.cross_block = CrossAttentionBlock(
-            in_channels, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias)
+        self.pooler = AttentivePooler(
+            in_channels, num_heads, num_queries=num_queries,
+            num_self_attn_blocks=num_self_attn_blocks, mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias)
         self.dropout = nn.Dropout(dropout_ratio)
         self.fc_cls = nn.Linear(in_channels, num_classes)
         self._default_init()
@@ -157,7 +203,7 @@ class AttentiveProbeHead(BaseHead):
     @torch.no_grad()
     def _default_init(self) -> None:
         init_linear_and_norm_(self, self.init_std)
-        nn.init.trunc_normal_(self.query, std=self.init_std)
+        nn.init.trunc_normal_(self.pooler.query, std=self.init_std)
 
     def init_weights(self) -> None:
         """The default init (see ``init_std``), then ``init_cfg``."""
@@ -167,11 +213,7 @@ class AttentiveProbeHead(BaseHead):
 
     def pool(self, x: Tokens) -> Tensor:
         """Pool tokens ``[B, L, C]`` into one vector per sample ``[B, C]``."""
-        x = _tokens(x)
-        for block in self.blocks:
-            x = block(x)  # [B, L, C]
-        q = self.query.expand(x.shape[0], -1, -1)  # [B, Q, C]
-        return self.cross_block(q, x).mean(dim=1)  # [B, C]
+        return self.pooler(_tokens(x)).mean(dim=1)  # [B, C]
 
     def forward(self, x: Tokens, **kwargs) -> Tensor:
         """Class scores of tokens ``[B, L, C]``.

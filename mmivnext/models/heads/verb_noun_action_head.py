@@ -7,8 +7,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
-from ..utils import TransformerEncoderLayer, init_linear_and_norm_
-from .probe_heads import CrossAttentionBlock
+from ..utils import init_linear_and_norm_
+from .probe_heads import AttentivePooler
 
 
 @MODELS.register_module()
@@ -42,9 +42,8 @@ class AttentiveVerbNounActionHead(BaseModule):
         init_cfg (dict | list[dict], optional): Applied after the default
             init. Defaults to None.
 
-    Parameters: ``query`` (``[1, 3, C]``), ``blocks``
-    (:class:`TransformerEncoderLayer` x ``num_self_attn_blocks``),
-    ``cross_block``, ``fc_verb``, ``fc_noun``, ``fc_action``.
+    Parameters: ``pooler`` (:class:`~mmivnext.models.heads.AttentivePooler`
+    with 3 queries, one per task), ``fc_verb``, ``fc_noun``, ``fc_action``.
     """
 
     #: The tasks, in the order of the queries.
@@ -68,21 +67,13 @@ class AttentiveVerbNounActionHead(BaseModule):
         bad = {k: v for k, v in num_classes.items() if v < 1}
         if bad:
             raise ValueError(f'Every task needs at least one class, got {bad}.')
-        if num_self_attn_blocks < 0:
-            raise ValueError(f'num_self_attn_blocks must be >= 0, got '
-                             f'{num_self_attn_blocks}.')
         self.in_channels = in_channels
         self.num_classes: Dict[str, int] = num_classes
         self.init_std = init_std
-
-        self.blocks = nn.ModuleList(
-            TransformerEncoderLayer(
-                in_channels, num_heads, int(in_channels * mlp_ratio),
-                qkv_bias=qkv_bias)
-            for _ in range(num_self_attn_blocks))
-        self.query = nn.Parameter(torch.zeros(1, len(self.TASKS), in_channels))
-        self.cross_block = CrossAttentionBlock(
-            in_channels, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias)
+        self.pooler = AttentivePooler(
+            in_channels, num_heads, num_queries=len(self.TASKS),
+            num_self_attn_blocks=num_self_attn_blocks, mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias)
         self.dropout = nn.Dropout(dropout_ratio)
         self.fc_verb = nn.Linear(in_channels, num_verbs)
         self.fc_noun = nn.Linear(in_channels, num_nouns)
@@ -93,7 +84,7 @@ class AttentiveVerbNounActionHead(BaseModule):
     @torch.no_grad()
     def _default_init(self) -> None:
         init_linear_and_norm_(self, self.init_std)
-        nn.init.trunc_normal_(self.query, std=self.init_std)
+        nn.init.trunc_normal_(self.pooler.query, std=self.init_std)
 
     def init_weights(self) -> None:
         """The default init (see ``init_std``), then ``init_cfg``."""
@@ -103,13 +94,7 @@ class AttentiveVerbNounActionHead(BaseModule):
 
     def pool(self, x: Tensor) -> Tensor:
         """Pool tokens ``[B, L, C]`` into one vector per task ``[B, 3, C]``."""
-        if x.dim() != 3 or x.shape[-1] != self.in_channels:
-            raise ValueError(f'Expected tokens [B, L, C={self.in_channels}], '
-                             f'got shape {tuple(x.shape)}.')
-        for block in self.blocks:
-            x = block(x)  # [B, L, C]
-        q = self.query.expand(x.shape[0], -1, -1)  # [B, 3, C]
-        return self.cross_block(q, x)  # [B, 3, C]
+        return self.pooler(x)
 
     def forward(self, x: Tensor) -> Dict[str, Tensor]:
         """Logits of each task.

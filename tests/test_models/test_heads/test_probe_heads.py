@@ -43,8 +43,8 @@ def attentive(randomize=False, **kwargs):
 @pytest.mark.parametrize('num_queries,num_blocks', [(1, 0), (3, 2)])
 def test_attentive_shapes(num_queries, num_blocks):
     head = attentive(num_queries=num_queries, num_self_attn_blocks=num_blocks)
-    assert len(head.blocks) == num_blocks
-    assert head.query.shape == (1, num_queries, C)
+    assert len(head.pooler.blocks) == num_blocks
+    assert head.pooler.query.shape == (1, num_queries, C)
     x = torch.randn(3, 12, C)
     assert head.pool(x).shape == (3, C)
     scores = head(x)
@@ -56,8 +56,8 @@ def test_attentive_matches_reference():
     """One cross-attention block of learnable queries, written out by hand."""
     head = attentive(randomize=True, num_queries=2).eval()
     x = torch.randn(2, 12, C)
-    blk = head.cross_block
-    q = head.query.expand(2, -1, -1)
+    blk = head.pooler.cross_block
+    q = head.pooler.query.expand(2, -1, -1)
     kv = F.layer_norm(x, (C, ), blk.norm1.weight, blk.norm1.bias, 1e-6)
 
     def split(t):  # [B, N, C] -> [B, h, N, C / h]
@@ -80,11 +80,11 @@ def test_attentive_pools_with_learnable_queries():
     x = torch.randn(2, 12, C)
     before = head(x)
     with torch.no_grad():
-        head.query[:, 1].normal_()
+        head.pooler.query[:, 1].normal_()
     assert not torch.allclose(head(x), before)
     # Gradients reach the queries.
     head(x).sum().backward()
-    assert head.query.grad.abs().sum() > 0
+    assert head.pooler.query.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize('num_blocks', [0, 2])
@@ -268,7 +268,8 @@ def test_runner_trains_head_on_frozen_backbone(head, amp, backbone_ckpt,
                if not torch.equal(v, snapshot.head[k])]
     assert 'fc_cls.weight' in changed
     if head is ATTENTIVE:
-        assert 'query' in changed and 'blocks.0.attn.qkv.weight' in changed
+        assert 'pooler.query' in changed and \
+            'pooler.blocks.0.attn.qkv.weight' in changed
     else:  # BN without affine parameters: running statistics move
         assert 'norm.running_mean' in changed
 

@@ -26,7 +26,7 @@ def test_each_task_reads_its_own_query():
                                head.fc_action(pooled[:, 2]))
     # Changing only the noun query changes only the noun logits.
     with torch.no_grad():
-        head.query[:, 1] += 1.
+        head.pooler.query[:, 1] += 1.
     changed = head(x)
     torch.testing.assert_close(changed['verb'], logits['verb'])
     torch.testing.assert_close(changed['action'], logits['action'])
@@ -46,7 +46,7 @@ def test_loss_is_the_focal_loss_of_each_task():
             losses[f'loss_{task}'],
             head.loss_module(logits[task], labels[task]))
     sum(losses.values()).backward()
-    assert head.query.grad.abs().sum() > 0
+    assert head.pooler.query.grad.abs().sum() > 0
     with pytest.raises(KeyError, match='action'):
         head.loss(x, dict(verb=labels['verb'], noun=labels['noun']))
     scores = head.scores(logits)
