@@ -1,0 +1,227 @@
+"""tools/extract_features.py on the demo videos with a tiny exported encoder
+(width 32, 2 layers, 2 cls tokens, 4 frames, 28 px, patch 14)."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from safetensors.torch import load_file, save_file
+from torch.testing import assert_close
+
+from mmivnext.datasets.video_dataset import VideoReadError
+from mmivnext.models.backbones import VisionTransformer3D
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ARCH = dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                      feedforward_channels=64),
+            img_size=28, num_frames=4, num_cls_tokens=2,
+            projector_cfg=dict(num_heads=2, out_dims=16))
+#: Preprocessing arguments: 4 frames, short side 32, 28-px centre crop.
+PRE = ['--num-frames', '4', '--short-side', '32', '--crop-size', '28',
+       '--device', 'cpu', '--num-workers', '0']
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'extract_features', osp.join(ROOT, 'tools', 'extract_features.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+extract = load_tool()
+
+
+@pytest.fixture(scope='module')
+def encoder_file(tmp_path_factory):
+    """A tiny encoder saved as export_encoder.py writes it."""
+    torch.manual_seed(0)
+    encoder = VisionTransformer3D(**ARCH)
+    encoder.init_weights()
+    path = str(tmp_path_factory.mktemp('encoder') / 'tiny.safetensors')
+    save_file({k: v.contiguous() for k, v in encoder.state_dict().items()},
+              path)
+    with open(path[:-len('.safetensors')] + '.json', 'w') as f:
+        json.dump(ARCH, f)
+    return path
+
+
+def reference(encoder_file, filename, out_type, num_clips=1, **pre):
+    """A direct forward of the encoder on the pipeline's clips, averaged."""
+    pipeline = extract.build_pipeline(extract.pipeline_cfg(
+        num_frames=4, num_clips=num_clips, short_side=32, crop_size=28, **pre))
+    imgs = pipeline(dict(filename=filename, start_index=0,
+                         modality='RGB'))['imgs']
+    clips = torch.from_numpy(imgs).float()  # [N, 3, 4, 28, 28]
+    mean = torch.tensor(extract.IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+    std = torch.tensor(extract.IMAGENET_STD).view(1, 3, 1, 1, 1)
+    encoder = VisionTransformer3D(**ARCH | dict(out_type=out_type), init_cfg=dict(
+        type='Pretrained', checkpoint=encoder_file)).eval()
+    encoder.init_weights()
+    with torch.no_grad():
+        return encoder((clips - mean) / std).mean(dim=0)
+
+
+def read_manifest(out_dir):
+    with open(osp.join(out_dir, 'manifest.jsonl')) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_folder_safetensors_equals_direct_forward(demo_videos, encoder_file,
+                                                  tmp_path):
+    out = str(tmp_path / 'out')
+    summary = extract.main([demo_videos['root'], out, '--encoder',
+                            encoder_file, '--pooled', '--tokens',
+                            '--batch-size', '4'] + PRE)
+    assert summary == dict(total=18, skipped=0, done=18, failed=0,
+                           failed_videos=[])
+    records = read_manifest(out)
+    assert sorted(r['video'] for r in records) == sorted(
+        [f'train/video_{i:05d}.mp4' for i in range(12)] +
+        [f'val/video_{i:05d}.mp4' for i in range(6)])
+    record = next(r for r in records if r['video'] == 'val/video_00002.mp4')
+    assert record['status'] == 'done'
+    assert record['outputs'] == dict(pooled='val/video_00002.safetensors',
+                                     tokens='val/video_00002.safetensors')
+    assert record['shapes'] == dict(pooled=[32], tokens=[4, 2, 2, 32])
+    arrays = load_file(osp.join(out, 'val', 'video_00002.safetensors'))
+    filename = osp.join(demo_videos['root'], 'val', 'video_00002.mp4')
+    assert_close(arrays['pooled'],
+                 reference(encoder_file, filename, 'avg_featmap'))
+    featmap = reference(encoder_file, filename, 'featmap')  # [C, T', H', W']
+    assert_close(arrays['tokens'], featmap.permute(1, 2, 3, 0))
+
+
+@pytest.mark.parametrize('pooled,out_type', [('cls', 'cls_token'),
+                                             ('projected', 'projected')])
+def test_list_file_npy_several_clips(demo_videos, encoder_file, tmp_path,
+                                     pooled, out_type):
+    out = str(tmp_path / 'out')
+    summary = extract.main([demo_videos['val_list'], out, '--encoder',
+                            encoder_file, '--pooled', pooled, '--format',
+                            'npy', '--num-clips', '2', '--frame-interval',
+                            '2', '--batch-size', '4'] + PRE)
+    assert summary['done'] == 6
+    record = read_manifest(out)[1]
+    assert record['video'] == 'val/video_00001.mp4'
+    assert record['outputs'] == dict(pooled='val/video_00001.pooled.npy')
+    assert record['num_clips'] == 2
+    pooled_array = np.load(osp.join(out, 'val', 'video_00001.pooled.npy'))
+    expected = reference(encoder_file, record['filename'], out_type,
+                         num_clips=2, frame_interval=2)
+    assert_close(torch.from_numpy(pooled_array), expected)
+    assert not osp.exists(osp.join(out, 'val', 'video_00001.tokens.npy'))
+
+
+def test_resume_after_interruption(demo_videos, encoder_file, tmp_path,
+                                   monkeypatch):
+    out = str(tmp_path / 'out')
+    argv = [demo_videos['val_list'], out, '--encoder', encoder_file,
+            '--pooled', '--batch-size', '2'] + PRE
+    save = extract.save_outputs
+    calls = []
+
+    def interrupted(*args):
+        calls.append(args[1])
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        save(*args)
+
+    monkeypatch.setattr(extract, 'save_outputs', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        extract.main(argv)
+    done = [r['video'] for r in read_manifest(out)]
+    assert done == [f'val/video_{i:05d}.mp4' for i in range(3)]
+    mtimes = {v: os.stat(osp.join(out, v[:-4] + '.safetensors')).st_mtime_ns
+              for v in done}
+    assert not [f for f in os.listdir(osp.join(out, 'val')) if '.tmp' in f]
+
+    calls.clear()
+    summary = extract.main(argv)
+    assert summary['skipped'] == 3 and summary['done'] == 3
+    assert len(calls) == 3  # only the videos not done were extracted
+    for video, mtime in mtimes.items():
+        path = osp.join(out, video[:-4] + '.safetensors')
+        assert os.stat(path).st_mtime_ns == mtime
+    assert len({r['video'] for r in read_manifest(out)}) == 6
+    # A line cut short by a kill while appending is dropped on restart.
+    with open(osp.join(out, 'manifest.jsonl'), 'a') as f:
+        f.write('{"video": "val/vid')
+    assert extract.main(argv)['skipped'] == 6
+    assert len(read_manifest(out)) == 6
+    # A done video whose file is gone is extracted again.
+    os.remove(osp.join(out, 'val', 'video_00000.safetensors'))
+    calls.clear()
+    assert extract.main(argv)['done'] == 1 and len(calls) == 1
+
+
+def test_corrupt_video(demo_videos, encoder_file, tmp_path):
+    videos = tmp_path / 'videos'
+    shutil.copytree(osp.join(demo_videos['root'], 'val'), videos)
+    (videos / 'video_00003.mp4').write_bytes(b'not a video at all')
+    out = str(tmp_path / 'out')
+    argv = [str(videos), out, '--encoder', encoder_file, '--pooled',
+            '--batch-size', '2'] + PRE
+    with pytest.raises(VideoReadError, match='video_00003.mp4'):
+        extract.main(argv)
+    # The readable videos up to and with the failing batch were kept.
+    assert [r['video'] for r in read_manifest(out)] == [
+        f'video_{i:05d}.mp4' for i in range(3)]
+
+    # Failures cross DataLoader workers as records, not exceptions.
+    summary = extract.main(argv + ['--on-error', 'skip', '--num-workers',
+                                   '2'])
+    assert summary['failed'] == 1
+    assert summary['failed_videos'] == ['video_00003.mp4']
+    assert summary['skipped'] == 3 and summary['done'] == 2
+    failed = [r for r in read_manifest(out) if r['status'] == 'failed']
+    assert len(failed) == 1 and failed[0]['video'] == 'video_00003.mp4'
+    assert 'DecordInit' in failed[0]['error']
+
+
+def test_config_checkpoint_matches_exported(demo_videos, encoder_file,
+                                            tmp_path):
+    state = load_file(encoder_file)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in state.items()}
+                    | {'cls_head.fc.weight': torch.zeros(2, 32)}), ckpt)
+    config = str(tmp_path / 'cfg.py')
+    Config(dict(model=dict(type='Recognizer3D', backbone=dict(
+        type='mmivnext.VisionTransformer3D', out_type='featmap',
+        drop_path_rate=0.1, **ARCH)))).dump(config)
+    out_a, out_b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    common = [demo_videos['val_list'], '--pooled', '--tokens'] + PRE
+    extract.main(common[:1] + [out_a, '--encoder', encoder_file] + common[1:])
+    extract.main(common[:1] + [out_b, '--config', config, '--checkpoint',
+                               ckpt] + common[1:])
+    for name in ('video_00000', 'video_00005'):
+        a = load_file(osp.join(out_a, 'val', f'{name}.safetensors'))
+        b = load_file(osp.join(out_b, 'val', f'{name}.safetensors'))
+        assert_close(a, b)
+    with pytest.raises(ValueError, match="prefix 'encoder.'"):
+        extract.main(common[:1] + [str(tmp_path / 'c'), '--config', config,
+                                   '--checkpoint', ckpt, '--prefix',
+                                   'encoder.'] + common[1:])
+
+
+def test_refusals(demo_videos, encoder_file, tmp_path):
+    out = str(tmp_path / 'out')
+    argv = [demo_videos['val_list'], out, '--encoder', encoder_file,
+            '--pooled'] + PRE
+    extract.main(argv)
+    with pytest.raises(ValueError, match='other settings'):
+        extract.main(argv + ['--tokens'])
+    with pytest.raises(SystemExit, match='CUDA'):
+        extract.main(argv + ['--amp'])
+    with pytest.raises(SystemExit):  # nothing to save
+        extract.main([demo_videos['val_list'], out, '--encoder',
+                      encoder_file])
+    with pytest.raises(FileNotFoundError, match='missing.safetensors'):
+        extract.main([demo_videos['val_list'], str(tmp_path / 'x'),
+                      '--encoder', str(tmp_path / 'missing.safetensors'),
+                      '--pooled'] + PRE)
