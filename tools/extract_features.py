@@ -69,6 +69,10 @@ from tqdm import tqdm
 from mmivnext.datasets.video_dataset import (UnlabeledVideoDataset,
                                              VideoReadError)
 from mmivnext.models.backbones import VisionTransformer3D
+from mmivnext.models.teachers.frozen_video_teacher import \
+    read_encoder_state_dict
+from mmivnext.utils.encoder_export import (encoder_architecture,
+                                           read_backbone_cfg)
 
 #: Suffixes of the files taken from a folder (case-insensitive).
 VIDEO_EXTS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.flv',
@@ -237,16 +241,6 @@ def _keep_list(batch: list) -> list:
 
 
 # -------------------------------------------------------------- encoder ----
-def _load_tool(name: str):
-    import importlib.util
-    path = osp.join(osp.dirname(osp.abspath(__file__)), 'model_converters',
-                    f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'_mc_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def load_exported_encoder(path: str) -> VisionTransformer3D:
     """An encoder exported by ``export_encoder.py``: ``path`` (safetensors)
     and the architecture JSON beside it, loaded strictly."""
@@ -270,15 +264,12 @@ def load_config_encoder(config: str, checkpoint: str,
                         prefix: str = 'backbone.') -> VisionTransformer3D:
     """``model.backbone`` of ``config`` with the ``prefix`` weights of
     ``checkpoint``, loaded strictly."""
-    export = _load_tool('export_encoder')
     for p in (config, checkpoint):
         if not osp.isfile(p):
             raise FileNotFoundError(f'{p}: no such file')
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
     try:
-        arch = export.encoder_architecture(
-            export.read_backbone_cfg(ckpt, config))
-        state = export.convert(ckpt.get('state_dict', ckpt), prefix)
+        arch = encoder_architecture(read_backbone_cfg({}, config))
+        state = read_encoder_state_dict(checkpoint, prefix)
     except ValueError as err:
         raise ValueError(f'{config} / {checkpoint}: {err}') from err
     encoder = VisionTransformer3D(**arch)

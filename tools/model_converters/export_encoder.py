@@ -33,28 +33,16 @@ import json
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Mapping, Optional
+from typing import Mapping
 
 import mmivnext  # noqa: F401  (lets weights-only loading read numpy in meta)
 import torch
-from mmengine.config import Config
 from safetensors.torch import save_file
 
-from mmivnext.models.backbones import VisionTransformer3D
-
-#: Options set to these values in the exported architecture.
-RESET_OPTIONS = dict(
-    drop_rate=0.,
-    attn_drop_rate=0.,
-    drop_path_rate=0.,
-    with_cp=False,
-    frozen_stages=-1,
-    out_indices=-1,
-    out_type='raw',
-)
-#: Config keys that are not ``VisionTransformer3D`` arguments of the weights.
-DROPPED_KEYS = ('type', 'init_cfg')
-BACKBONE_TYPES = ('VisionTransformer3D', 'mmivnext.VisionTransformer3D')
+# The format's helpers live in the package (shared with the converters).
+from mmivnext.utils.encoder_export import (  # noqa: F401
+    BACKBONE_TYPES, DROPPED_KEYS, RESET_OPTIONS, check_fits,
+    encoder_architecture, read_backbone_cfg)
 
 
 def convert(state_dict: Mapping, prefix: str = 'backbone.') -> 'OrderedDict':
@@ -80,67 +68,6 @@ def convert(state_dict: Mapping, prefix: str = 'backbone.') -> 'OrderedDict':
         raise ValueError(f'no weights with the prefix {prefix!r}; the keys '
                          f'start with {prefixes}')
     return encoder
-
-
-def encoder_architecture(backbone_cfg: Mapping) -> dict:
-    """The ``VisionTransformer3D`` keyword arguments of a backbone config.
-
-    Args:
-        backbone_cfg (Mapping): ``model.backbone`` of a config.
-
-    Returns:
-        dict: JSON-ready keyword arguments: ``type`` and ``init_cfg`` dropped,
-        :data:`RESET_OPTIONS` applied.
-
-    Raises:
-        ValueError: The backbone is not a ``VisionTransformer3D``.
-    """
-    cfg = json.loads(json.dumps(dict(backbone_cfg)))  # plain, deep copy
-    if cfg.get('type', BACKBONE_TYPES[0]) not in BACKBONE_TYPES:
-        raise ValueError(f'the backbone is a {cfg["type"]!r}, not a '
-                         f'VisionTransformer3D')
-    for key in DROPPED_KEYS:
-        cfg.pop(key, None)
-    cfg.update(RESET_OPTIONS)
-    return cfg
-
-
-def read_backbone_cfg(checkpoint: Mapping,
-                      config: Optional[str] = None) -> dict:
-    """``model.backbone`` of ``config`` (a file) or of the checkpoint's
-    ``meta['cfg']`` (config text). Raises ValueError if neither has one."""
-    if config is not None:
-        cfg = Config.fromfile(config)
-        where = config
-    else:
-        cfg_text = (checkpoint.get('meta') or {}).get('cfg')
-        if not cfg_text:
-            raise ValueError("it has no meta['cfg'] (config text); give the "
-                             'config with --config')
-        cfg = Config.fromstring(cfg_text, '.py')
-        where = "its meta['cfg']"
-    backbone = cfg.get('model', {}).get('backbone')
-    if backbone is None:
-        raise ValueError(f'{where} has no model.backbone')
-    return backbone.to_dict() if hasattr(backbone, 'to_dict') else \
-        dict(backbone)
-
-
-def check_fits(arch: dict, state_dict: Mapping) -> None:
-    """Raise ValueError unless ``state_dict`` has exactly the names and
-    shapes of ``VisionTransformer3D(**arch)`` (built on the meta device)."""
-    with torch.device('meta'):
-        expected = {k: tuple(v.shape)
-                    for k, v in VisionTransformer3D(**arch).state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state_dict.items()}
-    missing = sorted(expected.keys() - found.keys())
-    unexpected = sorted(found.keys() - expected.keys())
-    shapes = [f'{k}: {found[k]} vs {expected[k]}' for k in sorted(
-        expected.keys() & found.keys()) if found[k] != expected[k]]
-    if missing or unexpected or shapes:
-        raise ValueError(f'the weights do not fit the architecture: missing '
-                         f'{missing}, unexpected {unexpected}, shapes (found '
-                         f'vs expected) {shapes}')
 
 
 def parse_args(argv=None):

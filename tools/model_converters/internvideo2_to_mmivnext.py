@@ -41,7 +41,6 @@ embedding variant (``pos_embed_spatial`` / ``pos_embed_temporal``) is not
 supported.
 """
 import argparse
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -54,19 +53,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mmivnext.models.backbones import VisionTransformer3D
+from mmivnext.utils.encoder_export import RESET_OPTIONS, check_fits
 
-
-def _load_sibling(name: str):
-    """Import ``tools/model_converters/<name>.py`` (not a package)."""
-    path = osp.join(osp.dirname(osp.abspath(__file__)), f'{name}.py')
-    spec = importlib.util.spec_from_file_location(
-        f'model_converters_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-export_encoder = _load_sibling('export_encoder')
 
 #: Attention heads of the released widths (small, base, large, 1B, 6B).
 HEADS_BY_WIDTH = {384: 6, 768: 12, 1024: 16, 1408: 16, 3200: 25}
@@ -205,7 +193,7 @@ def architecture(state_dict: Mapping, num_heads: Optional[int] = None,
         dict: JSON-ready arguments: ``arch`` (a name of
         ``VisionTransformer3D.arch_zoo`` when it matches, else a dict),
         ``img_size``, ``num_frames`` and the layout options, with the neutral
-        training options of ``export_encoder.RESET_OPTIONS``.
+        training options of ``RESET_OPTIONS``.
 
     Raises:
         ValueError: Unknown width without ``num_heads``.
@@ -259,7 +247,7 @@ def architecture(state_dict: Mapping, num_heads: Optional[int] = None,
             qkv_bias='projector.cross_attn.q.bias' in state_dict,
             norm_cfg=_norm_cfg(state_dict, 'projector.norm1_q', 1e-5),
             query='mean')
-    cfg.update(export_encoder.RESET_OPTIONS)
+    cfg.update(RESET_OPTIONS)
     return cfg
 
 
@@ -291,7 +279,7 @@ def write(state_dict: Mapping, arch: dict, out: str, source: str) -> str:
     """Check that ``state_dict`` fits ``arch``, then write ``out``
     (safetensors) and the architecture JSON next to it; return the JSON
     path."""
-    export_encoder.check_fits(arch, state_dict)
+    check_fits(arch, state_dict)
     json_path = out[:-len('.safetensors')] + '.json'
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     save_file(dict(state_dict), out, metadata=dict(format='pt', source=source))

@@ -62,6 +62,7 @@ import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import update_init_info
 from torch import Tensor, nn
@@ -73,6 +74,7 @@ from ..utils import (AttentionPoolingBlock, LayerScale, PatchEmbed3D,
                      get_3d_sincos_pos_embed, pos_embed_load_pre_hook,
                      resize_pos_embed_3d)
 from ..utils.norm import NormCfg
+from ..utils.pos_embed import get_1d_sinusoid_table
 
 
 @MODELS.register_module()
@@ -100,6 +102,12 @@ class VisionTransformer3D(BaseModule):
     :mod:`mmivnext.models.utils.pos_embed`), the cls rows start at zero. It is a
     parameter if ``pos_embed_learnable`` (cls rows learnable too), else a
     persistent buffer (cls rows stay zero); the state-dict key is the same.
+    With ``pos_embed_type='sinusoid_1d'`` the grid rows are instead VideoMAE's
+    1-D sinusoid table over the flattened token index
+    (:func:`~mmivnext.models.utils.pos_embed.get_1d_sinusoid_table`); when it
+    is also fixed (``pos_embed_learnable=False``, as in VideoMAE v2), the table
+    is rebuilt, not interpolated, for another grid (on load and in forward),
+    as VideoMAE v2 does by building its table for the input size.
     The grid it was made for is kept in the persistent int64 buffer
     ``pos_embed_grid = (T', H', W')``. On ``load_state_dict`` a pre-hook resizes a
     checkpoint's ``pos_embed`` of another grid (time linearly, space bicubically;
@@ -185,6 +193,14 @@ class VisionTransformer3D(BaseModule):
         rescale_residual_init (bool): In ``init_weights``, divide the weights of
             ``attn.proj`` and ``mlp.fc2`` of block ``i`` by ``sqrt(2 (i + 1))``,
             as the released code does. Defaults to False.
+        pos_embed_type (str): Initial grid rows of the position embedding:
+            ``'sincos_3d'`` (the 3D sin-cos embedding) or ``'sinusoid_1d'``
+            (VideoMAE's 1-D sinusoid table; class docstring). Defaults to
+            ``'sincos_3d'``.
+        fc_norm (bool): Build a norm ``fc_norm`` (``norm_cfg``) applied to the
+            mean of the patch tokens in ``out_type='avg_featmap'``, for every
+            requested layer (VideoMAE / BEiT mean pooling, usually with
+            ``final_norm=False``). Defaults to False.
         init_cfg (dict | list[dict], optional): MMEngine init config; with
             ``type='Pretrained'`` the checkpoint is loaded instead of the default
             init. Defaults to None.
@@ -203,6 +219,7 @@ class VisionTransformer3D(BaseModule):
     }
     ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads')
     OUT_TYPES = ('raw', 'cls_token', 'avg_featmap', 'featmap', 'projected')
+    POS_EMBED_TYPES = ('sincos_3d', 'sinusoid_1d')
 
     #: Keyword arguments that reproduce the released InternVideo-Next encoder,
     #: for any ``arch`` (module docstring).
@@ -251,6 +268,8 @@ class VisionTransformer3D(BaseModule):
                  with_cp: bool = False,
                  frozen_stages: int = -1,
                  rescale_residual_init: bool = False,
+                 pos_embed_type: str = 'sincos_3d',
+                 fc_norm: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         arch_settings = self._parse_arch(arch)
@@ -310,9 +329,11 @@ class VisionTransformer3D(BaseModule):
                 torch.zeros(1, num_cls_tokens, self.embed_dims))
         else:
             self.cls_token = None
-        pos_embed = get_3d_sincos_pos_embed(
-            self.embed_dims, self.grid_size,
-            num_extra_tokens=num_cls_tokens).unsqueeze(0)  # [1, n_cls + N, C]
+        if pos_embed_type not in self.POS_EMBED_TYPES:
+            raise ValueError(f'pos_embed_type must be one of '
+                             f'{self.POS_EMBED_TYPES}, got {pos_embed_type!r}.')
+        self.pos_embed_type = pos_embed_type
+        pos_embed = self._initial_pos_embed(self.grid_size)  # [1, n_cls+N, C]
         self.pos_embed_learnable = pos_embed_learnable
         if pos_embed_learnable:
             self.pos_embed = nn.Parameter(pos_embed)
@@ -320,6 +341,9 @@ class VisionTransformer3D(BaseModule):
             self.register_buffer('pos_embed', pos_embed)
         self.register_buffer('pos_embed_grid',
                              torch.tensor(self.grid_size, dtype=torch.int64))
+        if self._pos_embed_rebuilt:
+            self._register_load_state_dict_pre_hook(
+                self._fixed_table_load_pre_hook)
         self._register_load_state_dict_pre_hook(
             pos_embed_load_pre_hook, with_module=True)
         self.drop_after_pos = nn.Dropout(drop_rate)
@@ -337,6 +361,8 @@ class VisionTransformer3D(BaseModule):
             for i in range(self.num_layers)
         ])
         self.norm = build_norm(norm_cfg, self.embed_dims) if final_norm \
+            else None
+        self.fc_norm = build_norm(norm_cfg, self.embed_dims) if fc_norm \
             else None
         self.projector = None
         if projector_cfg is not None:
@@ -398,7 +424,8 @@ class VisionTransformer3D(BaseModule):
         modules = [self.patch_embed, self.drop_after_pos,
                    *self.blocks[:self.frozen_stages]]
         if self.frozen_stages == self.num_layers:
-            modules += [m for m in (self.norm, self.projector) if m is not None]
+            modules += [m for m in (self.norm, self.fc_norm, self.projector)
+                        if m is not None]
         return modules
 
     def _freeze_stages(self) -> None:
@@ -502,9 +529,7 @@ class VisionTransformer3D(BaseModule):
         if self.projector is not None and self.projector.query_type == \
                 'learnable':
             nn.init.trunc_normal_(self.projector.query, std=.02)
-        self.pos_embed.copy_(
-            get_3d_sincos_pos_embed(self.embed_dims, self.grid_size,
-                                    self.num_cls_tokens).unsqueeze(0))
+        self.pos_embed.copy_(self._initial_pos_embed(self.grid_size))
         if self.rescale_residual_init:
             for i, block in enumerate(self.blocks):
                 block.attn.proj.weight.div_(math.sqrt(2. * (i + 1)))
@@ -580,10 +605,50 @@ class VisionTransformer3D(BaseModule):
                      f'number of patch tokens).')
         return indices.long()
 
+    @property
+    def _pos_embed_rebuilt(self) -> bool:
+        """Whether the position embedding is a fixed 1-D sinusoid table,
+        rebuilt rather than interpolated for another grid."""
+        return self.pos_embed_type == 'sinusoid_1d' and \
+            not self.pos_embed_learnable
+
+    def _initial_pos_embed(self, grid: Tuple[int, int, int]) -> Tensor:
+        """The initial position embedding ``[1, num_cls + prod(grid), C]``
+        (``pos_embed_type``) of ``grid``, float32, cls rows zero."""
+        if self.pos_embed_type == 'sinusoid_1d':
+            table = get_1d_sinusoid_table(math.prod(grid), self.embed_dims,
+                                          self.num_cls_tokens)
+        else:
+            table = get_3d_sincos_pos_embed(self.embed_dims, grid,
+                                            self.num_cls_tokens)
+        return table.unsqueeze(0)
+
+    def _fixed_table_load_pre_hook(self, state_dict: dict, prefix: str,
+                                   *args) -> None:
+        """For a fixed 1-D sinusoid table: replace a checkpoint's ``pos_embed``
+        made for another grid by this model's own table (instead of the
+        interpolation of :func:`pos_embed_load_pre_hook`)."""
+        key, grid_key = prefix + 'pos_embed', prefix + 'pos_embed_grid'
+        pos_embed = state_dict.get(key)
+        if pos_embed is None or pos_embed.dim() != 3 or \
+                pos_embed.shape[-1] != self.embed_dims:
+            return  # missing or of another width: the load reports it
+        grid = state_dict.get(grid_key)
+        if pos_embed.shape[1] == self.pos_embed.shape[1] and (
+                grid is None or grid.tolist() == list(self.grid_size)):
+            return  # made for this grid
+        state_dict[key] = self.pos_embed.detach().clone()
+        state_dict[grid_key] = self.pos_embed_grid.clone()
+        print_log(f'Rebuilt the fixed 1-D sinusoid {key} for the (T, H, W) '
+                  f'token grid {tuple(self.grid_size)} instead of loading the '
+                  f'one with {pos_embed.shape[1]} rows.', logger='current')
+
     def _pos_embed_for(self, grid: Tuple[int, int, int]) -> Tensor:
         """Position embedding ``[1, num_cls + prod(grid), C]`` for ``grid``."""
         if grid == self.grid_size:
             return self.pos_embed
+        if self._pos_embed_rebuilt:
+            return self._initial_pos_embed(grid).to(self.pos_embed)
         return resize_pos_embed_3d(self.pos_embed, self.grid_size, grid,
                                    self.num_cls_tokens)
 
@@ -599,7 +664,8 @@ class VisionTransformer3D(BaseModule):
         if self.out_type == 'cls_token':
             return cls_tokens.mean(dim=1)  # [B, C]
         if self.out_type == 'avg_featmap':
-            return patch_tokens.mean(dim=1)  # [B, C]
+            pooled = patch_tokens.mean(dim=1)  # [B, C]
+            return pooled if self.fc_norm is None else self.fc_norm(pooled)
         B, _, C = patch_tokens.shape  # featmap
         return patch_tokens.reshape(B, *grid, C).permute(
             0, 4, 1, 2, 3).contiguous()  # [B, C, T', H', W']

@@ -90,6 +90,41 @@ def get_3d_sincos_pos_embed(embed_dims: int,
     return torch.cat([extra, pos_embed], dim=0)
 
 
+def get_1d_sinusoid_table(num_positions: int,
+                          embed_dims: int,
+                          num_extra_tokens: int = 0,
+                          temperature: float = 10000.) -> Tensor:
+    """The 1-D sinusoid table of the Transformer (VideoMAE / VideoMAE v2).
+
+    Token ``n`` of the flattened ``(t, h, w)`` grid gets channel ``j`` equal to
+    ``sin(n * omega_j)`` for even ``j`` and ``cos(n * omega_j)`` for odd ``j``,
+    with ``omega_j = temperature ** (-2 * (j // 2) / C)``: sines and cosines
+    interleaved, one position per token, no notion of the three axes. Computed
+    in float64 and returned as float32, as VideoMAE's
+    ``get_sinusoid_encoding_table`` does.
+
+    Args:
+        num_positions (int): Number of grid tokens ``N``.
+        embed_dims (int): Width ``C``.
+        num_extra_tokens (int): Number of zero rows prepended for extra tokens.
+            Defaults to 0.
+        temperature (float): Frequency base. Defaults to 10000.
+
+    Returns:
+        Tensor: float32 ``[num_extra_tokens + N, C]``.
+    """
+    if num_positions < 1 or embed_dims < 1:
+        raise ValueError(f'num_positions and embed_dims must be positive, got '
+                         f'{num_positions} and {embed_dims}.')
+    exponent = 2 * (torch.arange(embed_dims, dtype=torch.float64) // 2)
+    period = temperature**(exponent / embed_dims)  # [C], 1 / omega
+    angles = torch.arange(num_positions, dtype=torch.float64)[:, None] / period
+    table = torch.where(torch.arange(embed_dims) % 2 == 0, angles.sin(),
+                        angles.cos()).float()  # [N, C]
+    extra = table.new_zeros(num_extra_tokens, embed_dims)
+    return torch.cat([extra, table], dim=0)
+
+
 def _interpolate(x: Tensor, size: tuple, mode: str) -> Tensor:
     align = None if mode in ('nearest', 'nearest-exact') else False
     return F.interpolate(x, size=size, mode=mode, align_corners=align)
