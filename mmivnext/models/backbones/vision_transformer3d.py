@@ -75,6 +75,7 @@ from ..utils import (AttentionPoolingBlock, LayerScale, PatchEmbed3D,
                      resize_pos_embed_3d)
 from ..utils.norm import NormCfg
 from ..utils.pos_embed import get_1d_sinusoid_table
+from ..utils.rope import grid_positions
 
 
 @MODELS.register_module()
@@ -118,6 +119,10 @@ class VisionTransformer3D(BaseModule):
     ambiguous count raises an error asking for the grid. Inputs of another size
     than ``(num_frames, img_size)`` are accepted: the embedding is resized on the
     fly for them.
+    With ``pos_embed_type='rope_3d'`` (V-JEPA 2's encoders, no cls tokens)
+    there is no ``pos_embed`` at all: the attention layers rotate queries and
+    keys by each token's ``(t, h, w)`` grid position
+    (:mod:`mmivnext.models.utils.rope`), for inputs of any size.
 
     Args:
         arch (str | dict): ``'base'`` / ``'b'`` (768 wide, 12 layers, 12 heads,
@@ -195,8 +200,14 @@ class VisionTransformer3D(BaseModule):
             as the released code does. Defaults to False.
         pos_embed_type (str): Initial grid rows of the position embedding:
             ``'sincos_3d'`` (the 3D sin-cos embedding) or ``'sinusoid_1d'``
-            (VideoMAE's 1-D sinusoid table; class docstring). Defaults to
-            ``'sincos_3d'``.
+            (VideoMAE's 1-D sinusoid table; class docstring), or
+            ``'rope_3d'``: no position embedding parameter (no ``pos_embed``
+            / ``pos_embed_grid`` entries), instead every attention layer
+            applies V-JEPA 2's 3D rotary embedding to queries and keys by each
+            token's ``(t, h, w)`` grid position
+            (:mod:`mmivnext.models.utils.rope`; any input size, visible
+            tokens keep their positions); needs ``num_cls_tokens=0``.
+            Defaults to ``'sincos_3d'``.
         fc_norm (bool): Build a norm ``fc_norm`` (``norm_cfg``) applied to the
             mean of the patch tokens in ``out_type='avg_featmap'``, for every
             requested layer (VideoMAE / BEiT mean pooling, usually with
@@ -219,7 +230,7 @@ class VisionTransformer3D(BaseModule):
     }
     ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads')
     OUT_TYPES = ('raw', 'cls_token', 'avg_featmap', 'featmap', 'projected')
-    POS_EMBED_TYPES = ('sincos_3d', 'sinusoid_1d')
+    POS_EMBED_TYPES = ('sincos_3d', 'sinusoid_1d', 'rope_3d')
 
     #: Keyword arguments that reproduce the released InternVideo-Next encoder,
     #: for any ``arch`` (module docstring).
@@ -333,19 +344,28 @@ class VisionTransformer3D(BaseModule):
             raise ValueError(f'pos_embed_type must be one of '
                              f'{self.POS_EMBED_TYPES}, got {pos_embed_type!r}.')
         self.pos_embed_type = pos_embed_type
-        pos_embed = self._initial_pos_embed(self.grid_size)  # [1, n_cls+N, C]
         self.pos_embed_learnable = pos_embed_learnable
-        if pos_embed_learnable:
-            self.pos_embed = nn.Parameter(pos_embed)
-        else:
-            self.register_buffer('pos_embed', pos_embed)
-        self.register_buffer('pos_embed_grid',
-                             torch.tensor(self.grid_size, dtype=torch.int64))
-        if self._pos_embed_rebuilt:
+        if self.use_rope:
+            if num_cls_tokens:
+                raise ValueError("pos_embed_type='rope_3d' needs "
+                                 f'num_cls_tokens=0, got {num_cls_tokens}.')
+            self.pos_embed = None  # positions enter by RoPE in attention
             self._register_load_state_dict_pre_hook(
-                self._fixed_table_load_pre_hook)
-        self._register_load_state_dict_pre_hook(
-            pos_embed_load_pre_hook, with_module=True)
+                self._mark_init_load_pre_hook, with_module=True)
+        else:
+            pos_embed = self._initial_pos_embed(
+                self.grid_size)  # [1, n_cls+N, C]
+            if pos_embed_learnable:
+                self.pos_embed = nn.Parameter(pos_embed)
+            else:
+                self.register_buffer('pos_embed', pos_embed)
+            self.register_buffer('pos_embed_grid', torch.tensor(
+                self.grid_size, dtype=torch.int64))
+            if self._pos_embed_rebuilt:
+                self._register_load_state_dict_pre_hook(
+                    self._fixed_table_load_pre_hook)
+            self._register_load_state_dict_pre_hook(
+                pos_embed_load_pre_hook, with_module=True)
         self.drop_after_pos = nn.Dropout(drop_rate)
 
         dpr = [drop_path_rate * i / max(self.num_layers - 1, 1)
@@ -529,7 +549,8 @@ class VisionTransformer3D(BaseModule):
         if self.projector is not None and self.projector.query_type == \
                 'learnable':
             nn.init.trunc_normal_(self.projector.query, std=.02)
-        self.pos_embed.copy_(self._initial_pos_embed(self.grid_size))
+        if self.pos_embed is not None:
+            self.pos_embed.copy_(self._initial_pos_embed(self.grid_size))
         if self.rescale_residual_init:
             for i, block in enumerate(self.blocks):
                 block.attn.proj.weight.div_(math.sqrt(2. * (i + 1)))
@@ -604,6 +625,21 @@ class VisionTransformer3D(BaseModule):
                      f'visible_indices must lie in [0, {num_patches}) (the '
                      f'number of patch tokens).')
         return indices.long()
+
+    @property
+    def use_rope(self) -> bool:
+        """Whether positions enter by 3D RoPE (``pos_embed_type='rope_3d'``)
+        rather than an added position embedding."""
+        return self.pos_embed_type == 'rope_3d'
+
+    @staticmethod
+    def _mark_init_load_pre_hook(module, state_dict: dict, prefix: str,
+                                 *args) -> None:
+        """Without ``pos_embed`` (RoPE): mark the module initialised when
+        the state dict holds any of its entries, as
+        :func:`pos_embed_load_pre_hook` does otherwise."""
+        if any(key.startswith(prefix) for key in state_dict):
+            module._is_init = True
 
     @property
     def _pos_embed_rebuilt(self) -> bool:
@@ -692,12 +728,18 @@ class VisionTransformer3D(BaseModule):
                              'be used with visible_indices.')
         x = self.patch_embed(inputs.to(self.patch_embed.proj.weight.dtype))
         B, N, C = x.shape  # [B, N, C]
-        pos_embed = self._pos_embed_for(grid)  # [1, num_cls + N, C]
-        x = x + pos_embed[:, self.num_cls_tokens:]
+        rope_positions = index = None
+        if not self.use_rope:
+            pos_embed = self._pos_embed_for(grid)  # [1, num_cls + N, C]
+            x = x + pos_embed[:, self.num_cls_tokens:]
         if visible_indices is not None:
             index = self._check_visible_indices(visible_indices, B, N)
-            index = index.to(x.device).unsqueeze(-1).expand(-1, -1, C)
-            x = torch.gather(x, 1, index)  # [B, K, C]
+            index = index.to(x.device)
+            x = torch.gather(x, 1, index.unsqueeze(-1).expand(
+                -1, -1, C))  # [B, K, C]
+        if self.use_rope:  # (t, h, w) of each kept token
+            rope_positions = grid_positions(
+                grid, index, device=x.device)  # [B or 1, K, 3]
         if self.cls_token is not None:
             cls_tokens = self.cls_token + pos_embed[:, :self.num_cls_tokens]
             x = torch.cat([cls_tokens.expand(B, -1, -1), x], dim=1)
@@ -707,9 +749,9 @@ class VisionTransformer3D(BaseModule):
         outs = {}
         for i, block in enumerate(self.blocks[:max(self.out_indices) + 1]):
             if use_cp:
-                x = checkpoint(block, x, use_reentrant=False)
+                x = checkpoint(block, x, rope_positions, use_reentrant=False)
             else:
-                x = block(x)  # [B, num_cls + K, C]
+                x = block(x, rope_positions)  # [B, num_cls + K, C]
             if i == self.num_layers - 1 and self.norm is not None:
                 x = self.norm(x)
             if i in self.out_indices:

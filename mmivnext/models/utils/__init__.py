@@ -9,6 +9,7 @@ from .patch_embed import PatchEmbed3D, patchify_3d, unpatchify_3d
 from .pos_embed import (get_1d_sincos_pos_embed, get_3d_sincos_pos_embed,
                         infer_pos_embed_grid, pos_embed_load_pre_hook,
                         resize_pos_embed_3d)
+from .rope import apply_rope_3d, grid_positions, rope_3d_split
 from .transformer import MLP, LayerScale, TransformerEncoderLayer
 
 __all__ = [
@@ -17,6 +18,6 @@ __all__ = [
     'NORM_ALIASES', 'NORM_LAYERS', 'build_norm', 'PatchEmbed3D', 'patchify_3d',
     'unpatchify_3d', 'get_1d_sincos_pos_embed', 'get_3d_sincos_pos_embed',
     'infer_pos_embed_grid', 'pos_embed_load_pre_hook', 'resize_pos_embed_3d',
-    'MLP', 'LayerScale',
+    'apply_rope_3d', 'grid_positions', 'rope_3d_split', 'MLP', 'LayerScale',
     'TransformerEncoderLayer'
 ]

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .norm import NormCfg, build_norm
+from .rope import apply_rope_3d
 
 
 #: SDPA kernels by the names configs use.
@@ -121,13 +122,19 @@ class MultiheadSelfAttention(nn.Module):
             k = self.k_norm(k)
         return q, k
 
-    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None,
+                rope_positions: Optional[Tensor] = None) -> Tensor:
         """Attend over the tokens of ``x``.
 
         Args:
             x (Tensor): Tokens ``[B, N, C]``.
             attn_mask (Tensor, optional): SDPA mask broadcastable to
                 ``[B, h, N, N]``.
+            rope_positions (Tensor, optional): Integer ``(t, h, w)`` grid
+                positions ``[B or 1, N, 3]`` of the tokens: queries and keys
+                (after the QK norm) get V-JEPA 2's 3D RoPE
+                (:func:`~mmivnext.models.utils.rope.apply_rope_3d`). None
+                applies no RoPE.
 
         Returns:
             Tensor: ``[B, N, C]``.
@@ -137,6 +144,9 @@ class MultiheadSelfAttention(nn.Module):
         q, k, v = qkv.unbind(2)  # each [B, N, h, d]
         q, k = self._norm_qk(q, k)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # each [B, h, N, d]
+        if rope_positions is not None:
+            q = apply_rope_3d(q, rope_positions)
+            k = apply_rope_3d(k, rope_positions)
         x = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask,
             dropout_p=self.attn_drop if self.training else 0.)  # [B, h, N, d]

@@ -1,4 +1,6 @@
 """Pre-norm transformer encoder layer and its parts (MLP, LayerScale)."""
+from typing import Optional
+
 import torch
 from timm.layers import DropPath
 from torch import Tensor, nn
@@ -119,8 +121,11 @@ class TransformerEncoderLayer(nn.Module):
         self.drop_path1 = DropPath(drop_path_rate)
         self.drop_path2 = DropPath(drop_path_rate)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``[B, N, C]`` -> ``[B, N, C]``."""
-        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+    def forward(self, x: Tensor,
+                rope_positions: Optional[Tensor] = None) -> Tensor:
+        """``[B, N, C]`` -> ``[B, N, C]``; ``rope_positions`` (``[B or 1,
+        N, 3]``, optional) turns on the attention's 3D RoPE."""
+        x = x + self.drop_path1(self.ls1(self.attn(
+            self.norm1(x), rope_positions=rope_positions)))
         x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
         return x

@@ -1,0 +1,328 @@
+"""An image encoder of transformers run on every frame of a clip.
+
+:class:`PerFrameImageEncoder` is the image-model baseline of the probes: a
+SigLIP, SigLIP 2 or DINO checkpoint applied frame by frame, returning tokens
+in the forms :class:`VisionTransformer3D` returns them, so that the same
+``Recognizer3D`` + probe head configs evaluate it.
+
+Supported checkpoints (config ``model_type``)
+---------------------------------------------
+* ``siglip`` / ``siglip_vision_model``: :class:`transformers.SiglipVisionModel`
+  (SigLIP and the fixed-resolution SigLIP 2 checkpoints; a full checkpoint
+  loads its vision tower);
+* ``siglip2`` / ``siglip2_vision_model``: :class:`transformers.Siglip2VisionModel`
+  (NaFlex SigLIP 2), fed square frames patchified as ``Siglip2ImageProcessor``
+  does, every patch valid;
+* ``dinov2``, ``dinov2_with_registers``, ``dinov3_vit``: ``AutoModel``
+  (``Dinov2Model``, ``Dinov2WithRegistersModel``, ``DINOv3ViTModel``). Their
+  cls and register tokens lead the sequence; they are dropped from the patch
+  tokens, and the pooled output is the normalised cls token.
+
+Other transformers image models are refused: their token layout (prefix
+tokens, pooling) would have to be known here.
+
+Loading and preprocessing follow :class:`~mmivnext.models.teachers.SigLIPTeacher`
+(its statistics reader and model table are imported from there): clips
+normalised with ``input_mean`` / ``input_std`` are turned back into 0-255
+frames, resized with antialiasing to ``image_size`` and normalised with the
+checkpoint's ``preprocessor_config.json`` statistics. A checkpoint that lacks
+weights of the model is refused.
+"""
+import math
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import Tensor
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+
+from mmivnext.registry import MODELS
+from ..data_preprocessors.video_pretrain_data_preprocessor import (
+    IMAGENET_MEAN, IMAGENET_STD)
+from ..teachers.base_frozen_teacher import parse_teacher_dtype
+from ..teachers.siglip_teacher import _MODEL_CLASSES as _SIGLIP_CLASSES
+from ..teachers.siglip_teacher import _read_image_statistics
+
+#: ``model_type`` of the DINO checkpoints loaded with ``AutoModel``.
+_DINO_TYPES = ('dinov2', 'dinov2_with_registers', 'dinov3_vit')
+
+
+def _load_image_model(pretrained: str, dtype: torch.dtype,
+                      attn_implementation: str) -> PreTrainedModel:
+    """Load the image model of ``pretrained``, refusing missing weights."""
+    try:
+        model_type = AutoConfig.from_pretrained(pretrained).model_type
+    except (OSError, ValueError) as err:
+        raise OSError(f'PerFrameImageEncoder: cannot read a transformers '
+                      f'config from pretrained={pretrained!r} (a hub id or a '
+                      f'folder written by save_pretrained): {err}') from err
+    if model_type in _SIGLIP_CLASSES:
+        model_cls = _SIGLIP_CLASSES[model_type]
+    elif model_type in _DINO_TYPES:
+        model_cls = AutoModel
+    else:
+        raise ValueError(
+            f'PerFrameImageEncoder: pretrained={pretrained!r} is a '
+            f'{model_type!r} checkpoint; expected one of '
+            f'{sorted(_SIGLIP_CLASSES) + sorted(_DINO_TYPES)}')
+    model, info = model_cls.from_pretrained(
+        pretrained, dtype=dtype, attn_implementation=attn_implementation,
+        output_loading_info=True)
+    missing = sorted(info['missing_keys']) + sorted(info['mismatched_keys'])
+    if missing:
+        raise ValueError(
+            f'PerFrameImageEncoder: pretrained={pretrained!r} lacks weights '
+            f'of its model (missing or of another shape), which transformers '
+            f'would initialise at random: {missing}')
+    return model
+
+
+@MODELS.register_module()
+class PerFrameImageEncoder(BaseModule):
+    """A transformers image encoder applied to every frame of a clip.
+
+    The ``B * T`` frames of a clip batch ``[B, C, T, H, W]`` run as one image
+    batch; the patch tokens of frame ``t`` are tokens ``t * N .. (t + 1) * N``
+    of the output (frame-major, row-major ``(h, w)`` within a frame, as
+    :class:`VisionTransformer3D` orders its tokens with ``tubelet_size=1``).
+
+    Frozen
+    ------
+    With ``frozen=True`` (the default, as probes need) the parameters have
+    ``requires_grad=False``, the model stays in eval mode whatever ``train()``
+    says and :meth:`forward` runs without grad. The weights stay in the
+    module tree (``model.`` keys of ``state_dict``), so probe checkpoints
+    load strictly. ``init_weights`` never touches them: they come from
+    ``pretrained`` at construction.
+
+    Args:
+        pretrained (str): Hub id or local folder of a supported checkpoint
+            (module docstring), loaded at construction.
+        out_type (str): Form of the output, for ``T`` frames of ``h x w``
+            patch tokens (``N = h * w``) of width ``C``:
+
+            - ``'raw'``: tokens ``[B, T * N, C]``, frame-major;
+            - ``'featmap'``: ``[B, C, T, h, w]``;
+            - ``'avg_featmap'``: mean of all patch tokens ``[B, C]``;
+            - ``'pooled'``: the model's pooled output of each frame
+              ``[B, T, C]`` (SigLIP's MAP head, DINO's normalised cls token).
+
+            Defaults to ``'raw'``.
+        layer (int, optional): Index into transformers' hidden states
+            (``0`` = embeddings, ``i`` = output of layer ``i``, before the
+            final norm; negative from the end) whose patch tokens are
+            returned. None returns ``last_hidden_state`` (after the final
+            norm: SigLIP's ``post_layernorm``, DINO's ``layernorm``).
+            Layers after it still run. Not with ``out_type='pooled'``.
+            Defaults to None.
+        frozen (bool): Freeze the model (class docstring). Defaults to True.
+        input_mean (Sequence[float]): Per-channel mean the clips were
+            normalised with, 0-255 scale. Defaults to ImageNet's.
+        input_std (Sequence[float]): Per-channel std, 0-255 scale. Defaults to
+            ImageNet's.
+        image_size (int, optional): Side of the square frames the model sees,
+            a multiple of the patch size. Defaults to the checkpoint's
+            (``image_size``; ``sqrt(num_patches) * patch_size`` for NaFlex).
+            Fixed-resolution SigLIP interpolates its position embedding at
+            other sizes; DINO and NaFlex take any size. Set it for the hub
+            DINOv2 checkpoints, whose config says 518 while their image
+            processor crops 224 px (frames are resized whole, never cropped:
+            the clip pipeline crops).
+        interpolation (str, optional): ``'bilinear'`` or ``'bicubic'``.
+            Defaults to the checkpoint's ``resample``, else ``'bicubic'``.
+        dtype (str | torch.dtype, optional): Dtype of the weights:
+            ``'float32'`` (default), ``'bfloat16'`` or ``'float16'``.
+            Outputs are float32 either way.
+        attn_implementation (str): transformers attention backend
+            (``'sdpa'``, ``'eager'``, ``'flash_attention_2'``). Defaults to
+            ``'sdpa'``.
+
+    Attributes:
+        model (PreTrainedModel): The transformers model.
+    """
+
+    OUT_TYPES = ('raw', 'featmap', 'avg_featmap', 'pooled')
+
+    def __init__(self,
+                 pretrained: str,
+                 out_type: str = 'raw',
+                 layer: Optional[int] = None,
+                 frozen: bool = True,
+                 input_mean: Sequence[float] = IMAGENET_MEAN,
+                 input_std: Sequence[float] = IMAGENET_STD,
+                 image_size: Optional[int] = None,
+                 interpolation: Optional[str] = None,
+                 dtype: Union[str, torch.dtype, None] = None,
+                 attn_implementation: str = 'sdpa') -> None:
+        super().__init__(init_cfg=None)
+        if out_type not in self.OUT_TYPES:
+            raise ValueError(f'out_type must be one of {self.OUT_TYPES}, got '
+                             f'{out_type!r}.')
+        if out_type == 'pooled' and layer is not None:
+            raise ValueError("out_type='pooled' is the model's pooled output "
+                             'of its last layer; leave layer=None.')
+        if interpolation not in (None, 'bilinear', 'bicubic'):
+            raise ValueError("interpolation must be 'bilinear' or 'bicubic', "
+                             f'got {interpolation!r}')
+        self.model = _load_image_model(pretrained, parse_teacher_dtype(dtype),
+                                       attn_implementation)
+        config = self.model.config
+        self.pretrained = pretrained
+        self.out_type = out_type
+        self.frozen = frozen
+        self.model_type = config.model_type
+        self.is_naflex = self.model_type in ('siglip2', 'siglip2_vision_model')
+        self.is_dino = self.model_type in _DINO_TYPES
+        if out_type == 'pooled' and not self.is_dino and \
+                not config.vision_use_head:
+            raise ValueError(f'{pretrained!r} has no MAP head (vision_use_head'
+                             f"=False), so no pooled output: use another "
+                             f'out_type')
+        # Cls and register tokens in front of the patch tokens.
+        self.num_prefix_tokens = (
+            1 + getattr(config, 'num_register_tokens', 0)
+            if self.is_dino else 0)
+
+        self.patch_size = config.patch_size
+        if self.is_naflex:
+            self.native_size = math.isqrt(config.num_patches) * self.patch_size
+        else:
+            self.native_size = config.image_size
+        self.image_size = image_size or self.native_size
+        if self.image_size % self.patch_size:
+            raise ValueError(f'image_size {self.image_size} is not a multiple '
+                             f'of the patch size {self.patch_size}')
+
+        num_states = config.num_hidden_layers + 1
+        if layer is not None and not -num_states <= layer < num_states:
+            raise ValueError(
+                f'layer {layer} out of range: {pretrained!r} has {num_states} '
+                f'hidden states (embeddings + {config.num_hidden_layers} '
+                f'layers)')
+        self.layer = None if layer is None else layer % num_states
+
+        channels = config.num_channels
+        if len(input_mean) != channels or len(input_std) != channels:
+            raise ValueError(f'input_mean and input_std need {channels} '
+                             f'values, got {len(input_mean)} and '
+                             f'{len(input_std)}')
+        model_mean, model_std, resample = _read_image_statistics(pretrained)
+        self.interpolation = interpolation or resample or 'bicubic'
+        for name, value in (('input_mean', input_mean),
+                            ('input_std', input_std),
+                            ('model_mean', model_mean),
+                            ('model_std', model_std)):
+            self.register_buffer(
+                name,
+                torch.tensor(value, dtype=torch.float32).view(1, -1, 1, 1),
+                persistent=False)
+        if frozen:
+            self.model.requires_grad_(False)
+            self.model.eval()
+        self._is_init = True  # the weights come from `pretrained`
+
+    @property
+    def embed_dims(self) -> int:
+        """Channels ``C`` of the tokens and pooled output."""
+        return self.model.config.hidden_size
+
+    @property
+    def token_grid(self) -> tuple:
+        """``(h, w)`` patch tokens per frame."""
+        side = self.image_size // self.patch_size
+        return side, side
+
+    def extra_repr(self) -> str:
+        return (f'pretrained={self.pretrained!r}, out_type={self.out_type!r}, '
+                f'layer={self.layer}, frozen={self.frozen}, '
+                f'image_size={self.image_size}, '
+                f'interpolation={self.interpolation!r}')
+
+    def init_weights(self) -> None:
+        """Nothing to initialise: the weights come from ``pretrained`` (and
+        transformers' own ``init_weights`` must not re-initialise them)."""
+        self._is_init = True
+
+    def train(self, mode: bool = True) -> 'PerFrameImageEncoder':
+        """Set the training mode; a frozen model stays in eval mode."""
+        super().train(mode)
+        if self.frozen:
+            self.model.eval()
+        return self
+
+    def preprocess(self, inputs: Tensor) -> Tensor:
+        """Turn normalised clips into the model's normalised images.
+
+        Args:
+            inputs (Tensor): ``[B, C, T, H, W]`` clips, ``(x - input_mean) /
+                input_std``.
+
+        Returns:
+            Tensor: ``[B * T, C, S, S]`` images (``S = image_size``), row
+            ``b * T + t``, in the model's dtype.
+        """
+        if inputs.ndim != 5 or inputs.shape[1] != self.input_mean.shape[1]:
+            raise ValueError(
+                f'expected clips [B, {self.input_mean.shape[1]}, T, H, W], '
+                f'got {list(inputs.shape)}')
+        frames = inputs.transpose(1, 2).flatten(0, 1).float()  # [BT, C, H, W]
+        frames = frames * self.input_std + self.input_mean  # 0-255
+        size = (self.image_size, self.image_size)
+        if tuple(frames.shape[-2:]) != size:
+            frames = F.interpolate(frames, size=size, mode=self.interpolation,
+                                   align_corners=False, antialias=True)
+        frames = (frames - self.model_mean) / self.model_std
+        return frames.to(self.model.dtype)
+
+    def _run(self, images: Tensor):
+        """Run the transformers model on ``[N, C, S, S]`` images."""
+        with_hidden_states = self.layer is not None
+        if self.is_dino:
+            return self.model(pixel_values=images,
+                              output_hidden_states=with_hidden_states)
+        if not self.is_naflex:
+            return self.model(
+                pixel_values=images,
+                interpolate_pos_encoding=self.image_size != self.native_size,
+                output_hidden_states=with_hidden_states)
+        # Siglip2ImageProcessor's layout (as SigLIPTeacher): patches in
+        # row-major order, each flattened as (ph, pw, C).
+        num, channels = images.shape[:2]
+        side, patch = self.image_size // self.patch_size, self.patch_size
+        patches = images.reshape(num, channels, side, patch, side, patch)
+        patches = patches.permute(0, 2, 4, 3, 5, 1).reshape(
+            num, side * side, patch * patch * channels)  # [N, hw, p*p*C]
+        return self.model(
+            pixel_values=patches,
+            pixel_attention_mask=torch.ones(
+                num, side * side, dtype=torch.long, device=images.device),
+            spatial_shapes=torch.tensor([[side, side]],
+                                        device=images.device).expand(num, 2),
+            output_hidden_states=with_hidden_states)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        """Encode every frame of normalised clips ``[B, C, T, H, W]``.
+
+        Returns:
+            Tensor: float32, in the ``out_type`` form (class docstring).
+        """
+        batch, frames = inputs.shape[0], inputs.shape[2]
+        with torch.set_grad_enabled(torch.is_grad_enabled()
+                                    and not self.frozen):
+            output = self._run(self.preprocess(inputs))
+        if self.out_type == 'pooled':
+            return output.pooler_output.float().view(batch, frames, -1)
+        if self.layer is None:
+            tokens = output.last_hidden_state
+        else:
+            tokens = output.hidden_states[self.layer]
+        tokens = tokens[:, self.num_prefix_tokens:].float()  # [BT, N, C]
+        height, width = self.token_grid
+        tokens = tokens.reshape(batch, frames * height * width, -1)
+        if self.out_type == 'raw':
+            return tokens  # [B, T * N, C]
+        if self.out_type == 'avg_featmap':
+            return tokens.mean(dim=1)  # [B, C]
+        return tokens.view(batch, frames, height, width, -1).permute(
+            0, 4, 1, 2, 3).contiguous()  # [B, C, T, h, w]
