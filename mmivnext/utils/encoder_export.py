@@ -8,10 +8,13 @@ and by every ``<source>_to_mmivnext.py`` converter, and read by
 ``FrozenVideoTeacher`` (``prefix=''``) and ``tools/extract_features.py``.
 """
 import json
+import os
+import os.path as osp
 from typing import Mapping, Optional
 
 import torch
 from mmengine.config import Config
+from safetensors.torch import save_file
 
 from mmivnext.models.backbones import VisionTransformer3D
 
@@ -89,3 +92,20 @@ def check_fits(arch: dict, state_dict: Mapping) -> None:
         raise ValueError(f'the weights do not fit the architecture: missing '
                          f'{missing}, unexpected {unexpected}, shapes (found '
                          f'vs expected) {shapes}')
+
+
+def write_exported_encoder(state_dict: Mapping, arch: dict, out: str,
+                           metadata: Optional[Mapping] = None) -> str:
+    """Check that ``state_dict`` fits ``arch`` (:func:`check_fits`), then
+    write ``out`` (``*.safetensors``, with ``metadata``) and the
+    architecture JSON next to it (``*.json``). Returns the JSON path."""
+    if not out.endswith('.safetensors'):
+        raise ValueError(f'{out}: the output must be a *.safetensors file')
+    check_fits(arch, state_dict)
+    json_path = out[:-len('.safetensors')] + '.json'
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    save_file(dict(state_dict), out,
+              metadata=dict(format='pt', **(metadata or {})))
+    with open(json_path, 'w') as f:
+        json.dump(arch, f, indent=2, sort_keys=True)
+    return json_path

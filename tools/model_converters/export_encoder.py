@@ -29,20 +29,17 @@ last layer's raw tokens); users pass their own on top. Before writing, the
 weights are checked to fit the architecture (names and shapes).
 """
 import argparse
-import json
-import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Mapping
 
 import mmivnext  # noqa: F401  (lets weights-only loading read numpy in meta)
 import torch
-from safetensors.torch import save_file
 
 # The format's helpers live in the package (shared with the converters).
 from mmivnext.utils.encoder_export import (  # noqa: F401
     BACKBONE_TYPES, DROPPED_KEYS, RESET_OPTIONS, check_fits,
-    encoder_architecture, read_backbone_cfg)
+    encoder_architecture, read_backbone_cfg, write_exported_encoder)
 
 
 def convert(state_dict: Mapping, prefix: str = 'backbone.') -> 'OrderedDict':
@@ -98,16 +95,10 @@ def main(argv=None) -> tuple:
         state_dict = convert(checkpoint.get('state_dict', checkpoint),
                              args.prefix)
         arch = encoder_architecture(read_backbone_cfg(checkpoint, args.config))
-        check_fits(arch, state_dict)
+        json_path = write_exported_encoder(
+            state_dict, arch, args.out, dict(source=args.checkpoint))
     except (ValueError, TypeError, KeyError) as err:
         raise SystemExit(f'error: {args.checkpoint}: {err}') from err
-
-    json_path = args.out[:-len('.safetensors')] + '.json'
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    save_file(dict(state_dict), args.out,
-              metadata=dict(format='pt', source=args.checkpoint))
-    with open(json_path, 'w') as f:
-        json.dump(arch, f, indent=2, sort_keys=True)
     print(f'{args.out}: {len(state_dict)} encoder weights; architecture in '
           f'{json_path}')
     return args.out, json_path

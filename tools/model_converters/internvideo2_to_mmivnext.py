@@ -41,8 +41,6 @@ embedding variant (``pos_embed_spatial`` / ``pos_embed_temporal``) is not
 supported.
 """
 import argparse
-import json
-import os
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -50,10 +48,11 @@ from typing import Mapping, Optional, Tuple
 
 import mmivnext  # noqa: F401  (safetensors loading through MMEngine)
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from mmivnext.models.backbones import VisionTransformer3D
-from mmivnext.utils.encoder_export import RESET_OPTIONS, check_fits
+from mmivnext.utils.encoder_export import (RESET_OPTIONS,
+                                           write_exported_encoder)
 
 
 #: Attention heads of the released widths (small, base, large, 1B, 6B).
@@ -276,16 +275,9 @@ def summarize(rest: Mapping) -> str:
 
 
 def write(state_dict: Mapping, arch: dict, out: str, source: str) -> str:
-    """Check that ``state_dict`` fits ``arch``, then write ``out``
-    (safetensors) and the architecture JSON next to it; return the JSON
-    path."""
-    check_fits(arch, state_dict)
-    json_path = out[:-len('.safetensors')] + '.json'
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    save_file(dict(state_dict), out, metadata=dict(format='pt', source=source))
-    with open(json_path, 'w') as f:
-        json.dump(arch, f, indent=2, sort_keys=True)
-    return json_path
+    """:func:`~mmivnext.utils.encoder_export.write_exported_encoder` with the
+    source file in the metadata; returns the JSON path."""
+    return write_exported_encoder(state_dict, arch, out, dict(source=source))
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -55,17 +55,17 @@ given. Any other key is an error that names it.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from mmivnext.models.utils.pos_embed import get_1d_sinusoid_table
-from mmivnext.utils.encoder_export import RESET_OPTIONS, check_fits
+from mmivnext.utils.encoder_export import (RESET_OPTIONS,
+                                           write_exported_encoder)
 
 
 #: Heads of the VideoMAE v2 ViTs by width: S, B, L, H, g.
@@ -277,15 +277,10 @@ def main(argv=None) -> tuple:
         state_dict = convert(source, args.num_frames, args.img_size)
         arch = architecture(state_dict, args.num_frames, args.img_size,
                             args.num_heads, learnable)
-        check_fits(arch, state_dict)
+        json_path = write_exported_encoder(state_dict, arch, args.out,
+                                           dict(source=args.src))
     except (ValueError, KeyError) as err:
         raise SystemExit(f'error: {args.src}: {err}') from err
-    json_path = args.out[:-len('.safetensors')] + '.json'
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    save_file(dict(state_dict), args.out,
-              metadata=dict(format='pt', source=args.src))
-    with open(json_path, 'w') as f:
-        json.dump(arch, f, indent=2, sort_keys=True)
     print(f'{args.out}: {len(state_dict)} encoder weights; architecture in '
           f'{json_path}')
     return args.out, json_path

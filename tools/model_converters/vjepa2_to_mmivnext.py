@@ -53,16 +53,16 @@ with 22 heads, ViT-G ``vit_gigantic_xformers``) unless ``--num-heads`` is given
 """
 import argparse
 import json
-import os
 import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Mapping, Optional, Sequence, Union
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from mmivnext.utils.encoder_export import RESET_OPTIONS, check_fits
+from mmivnext.utils.encoder_export import (RESET_OPTIONS,
+                                           write_exported_encoder)
 
 
 #: Heads of the V-JEPA 2 RoPE ViTs by width: B, L, H, g (xformers), G.
@@ -252,16 +252,11 @@ def main(argv=None) -> tuple:
         state_dict = convert(load_state_dict(args.src), args.checkpoint_key)
         arch = architecture(state_dict, args.num_frames, args.img_size,
                             args.num_heads)
-        check_fits(arch, state_dict)
+        json_path = write_exported_encoder(
+            state_dict, arch, args.out,
+            dict(source=args.src, checkpoint_key=args.checkpoint_key))
     except (ValueError, KeyError) as err:
         raise SystemExit(f'error: {args.src}: {err}') from err
-    json_path = args.out[:-len('.safetensors')] + '.json'
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    save_file(dict(state_dict), args.out,
-              metadata=dict(format='pt', source=args.src,
-                            checkpoint_key=args.checkpoint_key))
-    with open(json_path, 'w') as f:
-        json.dump(arch, f, indent=2, sort_keys=True)
     print(f'{args.out}: {len(state_dict)} encoder weights ('
           f'{args.checkpoint_key}); architecture in {json_path}')
     return args.out, json_path
