@@ -146,3 +146,131 @@ def reference_forward(sd, x):
     out = out @ sd[p + 'cross_attn.proj.weight'].T + \
         sd[p + 'cross_attn.proj.bias']
     return x, out.squeeze(1)
+
+
+# ------------------------------------------- authors' training checkpoints
+#: A tiny ModernBERT (built as the predictor tests do): 6 layers, global
+#: attention in layers 0 and 3, local reach 4 tokens, width 48 (not the
+#: encoder's 64, so that a transposed projection cannot load).
+PRED_BERT = dict(
+    hidden_size=48, num_hidden_layers=6, num_attention_heads=4,
+    intermediate_size=96, global_attn_every_n_layers=3, local_attention=8,
+    vocab_size=32, max_position_embeddings=64, pad_token_id=0, bos_token_id=1,
+    eos_token_id=2, cls_token_id=1, sep_token_id=2)
+#: The authors keep the last 5 layers: original 1..5 (3 global, the rest
+#: local); L = 4 + 16 = 20 tokens, longer than the local window.
+PRED_LAYERS, PRED_DIMS = 5, 48
+#: Stage-1 and Stage-2 heads of the authors' models, left out of the init.
+AUTHOR_HEADS = ('clip_decoder.0.head.0.weight', 'clip_decoder.0.norm.bias',
+                'final_clip_decoder.head.2.weight', 'diffloss.net.res.0.w',
+                'selfdist_decoder.head.0.weight', 'selfdist_decoder.norm.bias',
+                'selfdist_normproj_decoder.head.2.bias',
+                'selfdist_proj_clip.norm.weight')
+
+
+def fake_training_module(seed=0):
+    """The ``module`` weights of an authors' training checkpoint: the encoder
+    of :func:`fake_state_dict`, ``clip_pos_embed``, the predictor parts
+    (``bert_mask_token``, ``diff_pos_embed``, ``to_bert_proj``) and
+    ``bert_decoder``: a transformers ``ModernBertModel`` of :data:`PRED_BERT`
+    cut to its last :data:`PRED_LAYERS` layers, as the authors do (so its
+    embeddings and final norm are kept), plus :data:`AUTHOR_HEADS`."""
+    import mmivnext  # noqa: F401  (applies the upstream fixes first)
+    from transformers import ModernBertConfig, ModernBertModel
+
+    sd = fake_state_dict(num_cls=4, norm_before=True, seed=seed)
+    g = torch.Generator().manual_seed(seed + 100)
+
+    def rand(*shape, scale=0.1, offset=0.):
+        return torch.randn(*shape, generator=g) * scale + offset
+
+    C, D, N = WIDTH, PRED_DIMS, sd['pos_embed'].shape[1]
+    sd.update({
+        'clip_pos_embed': rand(1, N, C),
+        'diff_pos_embed': rand(1, N, C),
+        'bert_mask_token': rand(1, 1, C, scale=0.5),
+        'to_bert_proj.head.0.weight': rand(C, C, scale=0.2),
+        'to_bert_proj.head.0.bias': rand(C),
+        'to_bert_proj.head.2.weight': rand(D, C, scale=0.2),
+        'to_bert_proj.head.2.bias': rand(D),
+        'to_bert_proj.norm.weight': rand(D, offset=1.),
+        'to_bert_proj.norm.bias': rand(D),
+    })
+    bert = ModernBertModel(ModernBertConfig(**PRED_BERT))
+    bert.layers = bert.layers[-PRED_LAYERS:]
+    for key, value in bert.state_dict().items():
+        sd['bert_decoder.' + key] = rand(
+            *value.shape, offset=1. if 'norm' in key else 0.)
+    for key in AUTHOR_HEADS:
+        sd[key] = rand(3, 2)
+    return sd
+
+
+def _layer_norm(x, weight, bias=None, eps=1e-5):
+    return F.layer_norm(x, (x.shape[-1], ), weight, bias, eps)
+
+
+def _rope(x, theta):
+    """Rotate-half RoPE of ``x [B, h, L, d]`` at positions ``0 .. L-1``."""
+    L, d = x.shape[-2:]
+    freqs = theta**(-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    angles = torch.arange(L, dtype=torch.float64)[:, None] * freqs  # [L, d/2]
+    angles = torch.cat([angles, angles], -1).to(x.dtype)
+    x1, x2 = x[..., :d // 2], x[..., d // 2:]
+    return x * angles.cos() + torch.cat([-x2, x1], -1) * angles.sin()
+
+
+def _bert_layer(x, sd, p, index):
+    """Original ModernBERT layer ``index`` of :data:`PRED_BERT` (weights
+    ``sd[p + ...]``) on ``x [B, L, D]``: pre-norm, RoPE attention (global
+    every 3rd layer, else |i - j| <= local_attention / 2), GLU GELU MLP."""
+    B, L, D = x.shape
+    heads = PRED_BERT['num_attention_heads']
+    is_global = index % PRED_BERT['global_attn_every_n_layers'] == 0
+    y = _layer_norm(x, sd[p + 'attn_norm.weight'])
+    qkv = (y @ sd[p + 'attn.Wqkv.weight'].T).reshape(B, L, 3, heads, -1)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, h, L, d]
+    theta = 160000. if is_global else 10000.
+    q, k = _rope(q, theta), _rope(k, theta)
+    scores = q @ k.transpose(-2, -1) * q.shape[-1]**-0.5  # [B, h, L, L]
+    if not is_global:
+        pos = torch.arange(L)
+        far = (pos[:, None] - pos[None]).abs() > PRED_BERT['local_attention'] // 2
+        scores = scores.masked_fill(far, float('-inf'))
+    y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(B, L, D)
+    x = x + y @ sd[p + 'attn.Wo.weight'].T
+    y = _layer_norm(x, sd[p + 'mlp_norm.weight'])
+    a, gate = (y @ sd[p + 'mlp.Wi.weight'].T).chunk(2, -1)
+    return x + (F.gelu(a) * gate) @ sd[p + 'mlp.Wo.weight'].T
+
+
+def reference_predictor(sd, tokens, mask):
+    """The authors' predictor (``forward_reconstruction_loss`` of
+    ``InternVideo_next_s1.py`` / ``_s2.py`` with every token kept) from their
+    state dict.
+
+    Args:
+        sd (dict): :func:`fake_training_module`.
+        tokens (Tensor): Encoder output ``[B, 4 + K, C]``: cls tokens, then
+            the visible tokens in grid order.
+        mask (Tensor): Bool ``[B, N]``, True where masked (``N - K`` per row).
+
+    Returns:
+        Tensor: ``[B, 4 + N, D]``, the layers' output (no final norm).
+    """
+    num_cls = sd['cls_token'].shape[1]
+    B, N = mask.shape
+    grid = sd['bert_mask_token'].repeat(B, N, 1)  # [B, N, C]
+    grid[~mask] = tokens[:, num_cls:].flatten(0, 1)
+    grid = grid + sd['diff_pos_embed'][:, num_cls:]
+    cls = tokens[:, :num_cls] + sd['diff_pos_embed'][:, :num_cls]
+    x = torch.cat([cls, grid], 1)
+    p = 'to_bert_proj.'
+    x = F.gelu(x @ sd[p + 'head.0.weight'].T + sd[p + 'head.0.bias'])
+    x = x @ sd[p + 'head.2.weight'].T + sd[p + 'head.2.bias']
+    x = _layer_norm(x, sd[p + 'norm.weight'], sd[p + 'norm.bias'])
+    total = PRED_BERT['num_hidden_layers']
+    for i in range(PRED_LAYERS):
+        x = _bert_layer(x, sd, f'bert_decoder.layers.{i}.',
+                        total - PRED_LAYERS + i)
+    return x

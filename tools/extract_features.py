@@ -72,6 +72,7 @@ from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.models.teachers.frozen_video_teacher import \
     read_encoder_state_dict
 from mmivnext.utils.encoder_export import (encoder_architecture,
+                                           exported_json_path,
                                            read_backbone_cfg)
 
 #: Suffixes of the files taken from a folder (case-insensitive).
@@ -244,9 +245,9 @@ def _keep_list(batch: list) -> list:
 def load_exported_encoder(path: str) -> VisionTransformer3D:
     """An encoder exported by ``export_encoder.py``: ``path`` (safetensors)
     and the architecture JSON beside it, loaded strictly."""
-    if not path.endswith('.safetensors'):
+    json_path = exported_json_path(path)
+    if json_path is None:
         raise ValueError(f'--encoder must be a .safetensors file, got {path}')
-    json_path = path[:-len('.safetensors')] + '.json'
     for p in (path, json_path):
         if not osp.isfile(p):
             raise FileNotFoundError(f'{p}: no such file (an exported encoder '

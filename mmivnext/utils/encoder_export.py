@@ -33,6 +33,43 @@ DROPPED_KEYS = ('type', 'init_cfg')
 BACKBONE_TYPES = ('VisionTransformer3D', 'mmivnext.VisionTransformer3D')
 
 
+def block_architecture(state_dict: Mapping, heads_by_width: Mapping,
+                       num_heads: Optional[int] = None) -> dict:
+    """The ``arch`` of converted ViT weights: width, depth, heads, MLP size.
+
+    Args:
+        state_dict (Mapping): ``VisionTransformer3D`` weights (after a
+            converter's renaming): ``patch_embed.proj.weight [C, ...]``,
+            ``blocks.i.*``, ``blocks.0.mlp.fc1.weight [F, C]``.
+        heads_by_width (Mapping): The source's head count of each released
+            width (weights do not determine heads).
+        num_heads (int, optional): The head count, overriding
+            ``heads_by_width``. Defaults to None.
+
+    Returns:
+        dict: ``embed_dims``, ``num_layers``, ``num_heads``,
+        ``feedforward_channels`` (plain ints).
+
+    Raises:
+        ValueError: No ``num_heads`` and the width is not in
+            ``heads_by_width``, or the block indices have a gap.
+    """
+    embed_dims = int(state_dict['patch_embed.proj.weight'].shape[0])
+    if num_heads is None:
+        if embed_dims not in heads_by_width:
+            raise ValueError(f'no known number of heads for width '
+                             f'{embed_dims}; give num_heads (--num-heads)')
+        num_heads = heads_by_width[embed_dims]
+    blocks = sorted({int(k.split('.')[1]) for k in state_dict
+                     if k.startswith('blocks.')})
+    if blocks != list(range(len(blocks))):
+        raise ValueError(f'block indices {blocks} are not 0..{len(blocks) - 1}')
+    return dict(embed_dims=embed_dims, num_layers=len(blocks),
+                num_heads=int(num_heads),
+                feedforward_channels=int(
+                    state_dict['blocks.0.mlp.fc1.weight'].shape[0]))
+
+
 def encoder_architecture(backbone_cfg: Mapping) -> dict:
     """The ``VisionTransformer3D`` keyword arguments of a backbone config.
 
@@ -94,6 +131,14 @@ def check_fits(arch: dict, state_dict: Mapping) -> None:
                          f'vs expected) {shapes}')
 
 
+def exported_json_path(weights: str) -> Optional[str]:
+    """The architecture JSON path of exported weights ``X.safetensors``
+    (``X.json``); None for other files (no JSON belongs to them)."""
+    if not isinstance(weights, str) or not weights.endswith('.safetensors'):
+        return None
+    return weights[:-len('.safetensors')] + '.json'
+
+
 def write_exported_encoder(state_dict: Mapping, arch: dict, out: str,
                            metadata: Optional[Mapping] = None) -> str:
     """Check that ``state_dict`` fits ``arch`` (:func:`check_fits`), then
@@ -102,7 +147,7 @@ def write_exported_encoder(state_dict: Mapping, arch: dict, out: str,
     if not out.endswith('.safetensors'):
         raise ValueError(f'{out}: the output must be a *.safetensors file')
     check_fits(arch, state_dict)
-    json_path = out[:-len('.safetensors')] + '.json'
+    json_path = exported_json_path(out)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     save_file(dict(state_dict), out,
               metadata=dict(format='pt', **(metadata or {})))

@@ -3,7 +3,10 @@
 A tiny fake InternVideo-Next encoder (release layout, and a training
 checkpoint under ``module`` with predictor and decoders) is converted, loaded
 strictly into ``VisionTransformer3D`` and compared with a plain-torch forward
-of the source arithmetic (:mod:`internvideo_helpers`).
+of the source arithmetic (:mod:`internvideo_helpers`). The Stage-2 init of
+a tiny authors' training checkpoint (ModernBERT predictor included) loads
+strictly into our Stage-2 model, and its predictor is compared with a
+plain-torch forward of the authors' predictor.
 """
 import json
 import os
@@ -13,9 +16,11 @@ import sys
 
 import pytest
 import torch
-from internvideo_helpers import (HEADS, PROJ_HEADS, PROJ_OUT, ROOT, SIZE,
-                                 TOOLS, WIDTH, fake_state_dict, load_tool,
-                                 reference_forward, video)
+from internvideo_helpers import (AUTHOR_HEADS, GRID, HEADS, PRED_BERT,
+                                 PRED_DIMS, PRED_LAYERS, PROJ_HEADS, PROJ_OUT,
+                                 ROOT, SIZE, TOOLS, WIDTH, fake_state_dict,
+                                 fake_training_module, load_tool,
+                                 reference_forward, reference_predictor, video)
 from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 
@@ -145,3 +150,205 @@ def test_cli_release_safetensors(tmp_path):
         ivnext.main([str(tmp_path / 'missing.pth'), out])
     with pytest.raises(SystemExit, match=r'model.safetensors: .*width 64'):
         ivnext.main([src, out, '--img-size', str(SIZE)])
+
+
+# ------------------------------------------------------- Stage-2 init
+def tiny_predictor():
+    """Our ``ModernBertPredictor`` matching :func:`fake_training_module`."""
+    from mmivnext.models.predictors import ModernBertPredictor
+    torch.manual_seed(0)
+    return ModernBertPredictor(
+        in_dims=WIDTH, grid_size=GRID, num_cls_tokens=4,
+        num_layers=PRED_LAYERS, pretrained=PRED_BERT, init='none').eval()
+
+
+def random_mask(batch=2, num_masked=11, seed=0):
+    """Bool ``[B, N]`` (True: masked) and the index tensors of it."""
+    g = torch.Generator().manual_seed(seed)
+    n = GRID[0] * GRID[1] * GRID[2]
+    order = torch.stack([torch.randperm(n, generator=g) for _ in range(batch)])
+    mask = torch.zeros(batch, n, dtype=torch.bool)
+    mask.scatter_(1, order[:, :num_masked], True)
+    idx = torch.arange(n).expand(batch, -1)
+    return mask, idx[~mask].reshape(batch, -1), idx[mask].reshape(batch, -1)
+
+
+def visible_tokens(mask, seed=1):
+    """Encoder output ``[B, 4 + K, C]`` for the visible positions."""
+    g = torch.Generator().manual_seed(seed)
+    K = int((~mask[0]).sum())
+    return torch.randn(mask.shape[0], 4 + K, WIDTH, generator=g)
+
+
+def sub(state_dict, prefix):
+    return {k[len(prefix):]: v for k, v in state_dict.items()
+            if k.startswith(prefix)}
+
+
+@pytest.mark.parametrize('ddp', [False, True])
+def test_stage2_init_mapping_and_strict_load(ddp):
+    module = fake_training_module()
+    src = {f'module.{k}': v for k, v in module.items()} if ddp else module
+    init = ivnext.stage2_init(src, img_size=SIZE)
+    assert {k.split('.')[0] for k in init} == {'backbone', 'predictor'}
+    assert sub(init, 'backbone.').keys() == \
+        ivnext.convert(module, img_size=SIZE).keys()
+    predictor = tiny_predictor()
+    result = predictor.load_state_dict(sub(init, 'predictor.'), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    table = dict(ivnext.PREDICTOR_KEYS)
+    for i in range(PRED_LAYERS):
+        for name in ('attn_norm.weight', 'attn.Wqkv.weight', 'attn.Wo.weight',
+                     'mlp_norm.weight', 'mlp.Wi.weight', 'mlp.Wo.weight'):
+            table[f'bert_decoder.layers.{i}.{name}'] = f'layers.{i}.{name}'
+    ours = predictor.state_dict()
+    assert set(ours) == set(table.values()) | {'pos_embed_grid'}
+    for theirs, name in table.items():
+        assert torch.equal(ours[name], module[theirs]), name
+    assert ours['pos_embed_grid'].tolist() == list(GRID)
+    arch = iv2.architecture(sub(init, 'backbone.'), num_heads=HEADS,
+                            projector_heads=PROJ_HEADS, img_size=SIZE)
+    backbone = VisionTransformer3D(**arch)
+    result = backbone.load_state_dict(sub(init, 'backbone.'), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert ivnext.predictor_meta(init) == dict(
+        in_dims=WIDTH, embed_dims=PRED_DIMS, grid_size=list(GRID),
+        num_cls_tokens=4, num_layers=PRED_LAYERS)
+
+
+def test_stage2_init_leaves_out_only_the_listed_parts():
+    module = fake_training_module()
+    init = ivnext.stage2_init(module, img_size=SIZE)
+    mapped = set(ivnext.PREDICTOR_KEYS) | {
+        k for k in module if k.startswith('bert_decoder.layers.')}
+    encoder, _ = iv2.split(module)
+    left_out = set(module) - mapped - set(encoder)
+    assert left_out == set(AUTHOR_HEADS) | {
+        'clip_pos_embed', 'bert_decoder.embeddings.tok_embeddings.weight',
+        'bert_decoder.embeddings.norm.weight', 'bert_decoder.final_norm.weight'}
+    assert len(init) == len(encoder) + 1 + len(mapped) + 1  # + 2 grids
+
+
+@pytest.mark.parametrize('num_masked', [11, 0])
+def test_stage2_init_predictor_matches_the_authors_forward(num_masked):
+    """Our predictor with the converted weights computes the authors'
+    ``forward_reconstruction_loss`` predictor arithmetic."""
+    module = fake_training_module()
+    predictor = tiny_predictor()
+    predictor.load_state_dict(
+        sub(ivnext.stage2_init(module, img_size=SIZE), 'predictor.'))
+    mask, vis, msk = random_mask(num_masked=num_masked)
+    tokens = visible_tokens(mask)
+    with torch.no_grad():
+        expected = reference_predictor(module, tokens, mask)  # [B, 20, D]
+        assert expected.shape == (2, 4 + 16, PRED_DIMS)
+        assert_close(predictor(tokens, vis, msk), expected,
+                     rtol=1e-5, atol=1e-5)
+        if num_masked:
+            assert_close(predictor(tokens, vis, msk, masked_only=True),
+                         expected[:, 4:][mask].reshape(2, num_masked, -1),
+                         rtol=1e-5, atol=1e-5)
+
+
+def test_stage2_init_errors():
+    release = fake_state_dict(num_cls=4, norm_before=True)
+    with pytest.raises(ValueError, match=r'no bert_mask_token, .*'
+                       r'bert_decoder\.layers\.\*: not a training checkpoint'):
+        ivnext.stage2_init(release, img_size=SIZE)
+    module = fake_training_module()
+    module['predictor_extra.weight'] = torch.ones(1)
+    with pytest.raises(ValueError, match=r'1 entries .*: '
+                       r'predictor_extra\.weight$'):
+        ivnext.stage2_init(module, img_size=SIZE)
+    module = fake_training_module()
+    module['bert_decoder.layers.7.mlp.Wo.weight'] = \
+        module.pop('bert_decoder.layers.4.mlp.Wo.weight')
+    with pytest.raises(ValueError, match=r'numbered \[0, 1, 2, 3, 4, 7\]'):
+        ivnext.stage2_init(module, img_size=SIZE)
+    module = fake_training_module()
+    module['diff_pos_embed'] = module['diff_pos_embed'][:, :-1]
+    with pytest.raises(ValueError, match=r'diff_pos_embed has shape '
+                       r'\(1, 19, 64\), expected \(1, 20, 64\)'):
+        ivnext.stage2_init(module, img_size=SIZE)
+    module = fake_training_module()
+    module['to_bert_proj.head.2.weight'] = \
+        module['to_bert_proj.head.2.weight'].T.contiguous()
+    with pytest.raises(ValueError, match=r'to_bert_proj\.head\.2\.weight'):
+        ivnext.stage2_init(module, img_size=SIZE)
+
+
+def stage2_model(init, arch):
+    """Our Stage-2 model started from ``init`` as the configs do: student
+    and predictor by ``init_checkpoint``, the frozen teacher by
+    ``checkpoint``."""
+    from mmengine.registry import DefaultScope
+
+    from mmivnext.registry import MODELS
+    encoder = dict(arch, type='VisionTransformer3D', out_type='raw',
+                   out_indices=-1)
+    cfg = dict(
+        type='InternVideoNextStage2', backbone=encoder,
+        teacher=dict(type='FrozenVideoTeacher', backbone=encoder,
+                     checkpoint=init),
+        masker=dict(type='MultiBlockMasker'),
+        predictor=dict(type='ModernBertPredictor', in_dims=WIDTH,
+                       grid_size=GRID, num_cls_tokens=4,
+                       num_layers=PRED_LAYERS, pretrained=PRED_BERT,
+                       init='none'),
+        head=dict(type='LatentPredictionHead', in_dims=PRED_DIMS,
+                  out_dims=WIDTH),
+        init_checkpoint=init)
+    with DefaultScope.overwrite_default_scope('mmivnext'):
+        model = MODELS.build(cfg)
+    model.init_weights()  # strict: missing / unexpected keys raise
+    return model.eval()
+
+
+def test_cli_stage2_init_end_to_end(tmp_path):
+    """Training checkpoint (.pth) -> CLI with --stage2-init -> our Stage-2
+    model: student, teacher and predictor compute the authors' forwards."""
+    src = str(tmp_path / 'checkpoint-99.pth')
+    module = fake_training_module()
+    torch.save(dict(module=module, optimizer=dict(state={}), epoch=3), src)
+    out = str(tmp_path / 'out' / 'ivnext.safetensors')
+    init = str(tmp_path / 'init' / 'stage2_init.pth')
+    proc = subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'internvideo_next_to_mmivnext.py'),
+         src, out, '--stage2-init', init, '--num-heads', str(HEADS),
+         '--projector-heads', str(PROJ_HEADS), '--img-size', str(SIZE)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f'num_layers={PRED_LAYERS}' in proc.stdout
+    checkpoint = torch.load(init, map_location='cpu', weights_only=True)
+    assert set(checkpoint) == {'state_dict', 'meta'}
+    assert checkpoint['meta']['converter'] == 'internvideo_next_to_mmivnext'
+    assert checkpoint['meta']['source'] == src
+    assert checkpoint['meta']['predictor']['num_layers'] == PRED_LAYERS
+    with open(str(tmp_path / 'out' / 'ivnext.json')) as f:
+        arch = json.load(f)
+    assert checkpoint['meta']['encoder'] == arch
+    model = stage2_model(init, arch)
+    mask, vis, msk = random_mask()
+    tokens = visible_tokens(mask)
+    x = video()
+    ref_tokens = reference_forward(module, x)[0]
+    with torch.no_grad():
+        assert_close(model.predictor(tokens, vis, msk),
+                     reference_predictor(module, tokens, mask),
+                     rtol=1e-5, atol=1e-5)
+        assert_close(model.backbone(x), ref_tokens, rtol=1e-5, atol=1e-5)
+        assert_close(model.teacher_targets(x),
+                     torch.nn.functional.normalize(ref_tokens[:, 4:], dim=-1),
+                     rtol=1e-5, atol=1e-5)
+
+
+def test_cli_stage2_init_of_a_release_fails(tmp_path):
+    src = str(tmp_path / 'model.safetensors')
+    save_file(fake_state_dict(num_cls=4, norm_before=True), src)
+    out = str(tmp_path / 'enc.safetensors')
+    with pytest.raises(SystemExit, match=r'model.safetensors: no '
+                       r'bert_mask_token.*a release file holds the encoder'):
+        ivnext.main([src, out, '--stage2-init', str(tmp_path / 'init.pth'),
+                     '--num-heads', '4', '--img-size', str(SIZE)])
+    assert os.listdir(tmp_path) == ['model.safetensors']  # nothing written

@@ -51,7 +51,7 @@ import torch
 from safetensors.torch import load_file
 
 from mmivnext.models.backbones import VisionTransformer3D
-from mmivnext.utils.encoder_export import (RESET_OPTIONS,
+from mmivnext.utils.encoder_export import (RESET_OPTIONS, block_architecture,
                                            write_exported_encoder)
 
 
@@ -197,17 +197,7 @@ def architecture(state_dict: Mapping, num_heads: Optional[int] = None,
     Raises:
         ValueError: Unknown width without ``num_heads``.
     """
-    width = state_dict['cls_token'].shape[-1]
-    if num_heads is None:
-        if width not in HEADS_BY_WIDTH:
-            raise ValueError(f'no known head count for width {width}; give '
-                             f'num_heads')
-        num_heads = HEADS_BY_WIDTH[width]
-    depth = 1 + max(int(k.split('.')[1]) for k in state_dict
-                    if k.startswith('blocks.'))
-    arch = dict(embed_dims=width, num_layers=depth, num_heads=num_heads,
-                feedforward_channels=state_dict[
-                    'blocks.0.mlp.fc1.weight'].shape[0])
+    arch = block_architecture(state_dict, HEADS_BY_WIDTH, num_heads)
     for name, settings in VisionTransformer3D.arch_zoo.items():
         if len(name) > 1 and settings == arch:
             arch = name

@@ -58,6 +58,16 @@ def convert(state_dict: Mapping) -> 'OrderedDict':
         (k, v) for k, v in state_dict.items() if k.startswith(KEPT_PREFIXES))
 
 
+def write(state_dict: Mapping, dst: str, meta: dict) -> str:
+    """Save a Stage-2 init: the ``backbone.`` / ``predictor.`` entries of
+    ``state_dict`` (:func:`convert`, which also checks the encoder is there)
+    as ``{'state_dict', 'meta'}`` to ``dst``; returns ``dst``."""
+    converted = convert(state_dict)
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    torch.save(dict(state_dict=converted, meta=meta), dst)
+    return dst
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Keep the encoder and predictor of a Stage-1 checkpoint '
@@ -85,8 +95,7 @@ def main(argv=None) -> str:
     source_meta = checkpoint.get('meta') or {}
     meta = dict(converter='stage1_to_stage2', source=args.src)
     meta.update({k: source_meta[k] for k in KEPT_META if k in source_meta})
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(dict(state_dict=converted, meta=meta), args.dst)
+    write(converted, args.dst, meta)
     kept = [p for p in KEPT_PREFIXES
             if any(k.startswith(p) for k in converted)]
     print(f'{args.dst}: kept {len(converted)} of {len(state_dict)} weights '

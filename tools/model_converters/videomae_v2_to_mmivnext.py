@@ -64,7 +64,7 @@ import torch
 from safetensors.torch import load_file
 
 from mmivnext.models.utils.pos_embed import get_1d_sinusoid_table
-from mmivnext.utils.encoder_export import (RESET_OPTIONS,
+from mmivnext.utils.encoder_export import (RESET_OPTIONS, block_architecture,
                                            write_exported_encoder)
 
 
@@ -208,19 +208,8 @@ def architecture(state_dict: Mapping, num_frames: int = 16,
         ValueError: The number of heads is unknown for this width.
     """
     proj = state_dict['patch_embed.proj.weight']  # [C, 3, tubelet, p, p]
-    embed_dims = proj.shape[0]
-    if num_heads is None:
-        if embed_dims not in HEADS_BY_WIDTH:
-            raise ValueError(f'no known number of heads for width '
-                             f'{embed_dims}; give num_heads (--num-heads)')
-        num_heads = HEADS_BY_WIDTH[embed_dims]
-    blocks = {int(k.split('.')[1]) for k in state_dict
-              if k.startswith('blocks.')}
     arch = dict(
-        arch=dict(embed_dims=embed_dims, num_layers=len(blocks),
-                  num_heads=num_heads,
-                  feedforward_channels=state_dict[
-                      'blocks.0.mlp.fc1.weight'].shape[0]),
+        arch=block_architecture(state_dict, HEADS_BY_WIDTH, num_heads),
         img_size=img_size if isinstance(img_size, int) else list(img_size),
         num_frames=num_frames,
         patch_size=proj.shape[3],

@@ -1,11 +1,15 @@
-# The released InternVideo-Next encoder, frozen: the one home of its layout
-# for every probe (attentive / fine-tuning recognizers, depth, tracking,
-# anticipation). Probe model configs inherit this file and set `type`, the
-# head, `arch` / clip size / out_type and the checkpoint (`init_cfg`).
-# Layout: 4 cls tokens, no qkv bias, RMSNorm (QK norm across heads),
-# LayerScale, no final norm, RMSNorm before and after the patch projection,
-# the attention-pooling projector to 1536 (as in the authors' release and
-# `VisionTransformer3D.released()`). `frozen_stages` covers every layer: the
+# Our trained InternVideo-Next encoder (exported by export_encoder.py from a
+# Stage-2 checkpoint), frozen: the one home of its layout for every probe
+# (attentive / fine-tuning recognizers, depth, tracking, anticipation). Probe
+# model configs inherit this file and set `type`, the head, `arch` / clip
+# size / out_type and the checkpoint (`init_cfg`).
+# Layout: the authors' release (`VisionTransformer3D.released()`): 4 cls
+# tokens, no qkv bias, RMSNorm (QK norm across heads), LayerScale, no final
+# norm, RMSNorm before and after the patch projection, an attention-pooling
+# projector - here to 1536, as our Stage-2 configs build it (the release's
+# maps to 768: configs/_base_/encoders/internvideo-next_vit-large-p14.py
+# probes the release). Loading checks the exported JSON against these
+# arguments. `frozen_stages` covers every layer: the
 # encoder stays in eval mode without gradients (base: 12, large: 24).
 model = dict(
     backbone=dict(

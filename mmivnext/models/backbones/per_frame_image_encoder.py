@@ -21,61 +21,34 @@ Supported checkpoints (config ``model_type``)
 Other transformers image models are refused: their token layout (prefix
 tokens, pooling) would have to be known here.
 
-Loading and preprocessing follow :class:`~mmivnext.models.teachers.SigLIPTeacher`
-(its statistics reader and model table are imported from there): clips
-normalised with ``input_mean`` / ``input_std`` are turned back into 0-255
-frames, resized with antialiasing to ``image_size`` and normalised with the
-checkpoint's ``preprocessor_config.json`` statistics. A checkpoint that lacks
-weights of the model is refused.
+Loading and preprocessing are those of
+:class:`~mmivnext.models.teachers.SigLIPTeacher`, both using the functions of
+:mod:`mmivnext.models.utils.hf_image`: clips normalised with ``input_mean`` /
+``input_std`` are turned back into 0-255 frames, resized with antialiasing to
+``image_size`` and normalised with the checkpoint's
+``preprocessor_config.json`` statistics. A checkpoint that lacks weights of
+the model is refused.
 """
-import math
 from typing import Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
-from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import AutoModel, Siglip2VisionModel
 
 from mmivnext.registry import MODELS
 from ..data_preprocessors.video_pretrain_data_preprocessor import (
     IMAGENET_MEAN, IMAGENET_STD)
 from ..teachers.base_frozen_teacher import parse_teacher_dtype
-from ..teachers.siglip_teacher import _MODEL_CLASSES as _SIGLIP_CLASSES
-from ..teachers.siglip_teacher import _read_image_statistics
+from ..utils.hf_image import (SIGLIP_MODEL_CLASSES, clips_to_model_images,
+                              load_pretrained_strict, native_image_size,
+                              read_image_statistics, run_siglip_vision_model)
 
 #: ``model_type`` of the DINO checkpoints loaded with ``AutoModel``.
 _DINO_TYPES = ('dinov2', 'dinov2_with_registers', 'dinov3_vit')
 
-
-def _load_image_model(pretrained: str, dtype: torch.dtype,
-                      attn_implementation: str) -> PreTrainedModel:
-    """Load the image model of ``pretrained``, refusing missing weights."""
-    try:
-        model_type = AutoConfig.from_pretrained(pretrained).model_type
-    except (OSError, ValueError) as err:
-        raise OSError(f'PerFrameImageEncoder: cannot read a transformers '
-                      f'config from pretrained={pretrained!r} (a hub id or a '
-                      f'folder written by save_pretrained): {err}') from err
-    if model_type in _SIGLIP_CLASSES:
-        model_cls = _SIGLIP_CLASSES[model_type]
-    elif model_type in _DINO_TYPES:
-        model_cls = AutoModel
-    else:
-        raise ValueError(
-            f'PerFrameImageEncoder: pretrained={pretrained!r} is a '
-            f'{model_type!r} checkpoint; expected one of '
-            f'{sorted(_SIGLIP_CLASSES) + sorted(_DINO_TYPES)}')
-    model, info = model_cls.from_pretrained(
-        pretrained, dtype=dtype, attn_implementation=attn_implementation,
-        output_loading_info=True)
-    missing = sorted(info['missing_keys']) + sorted(info['mismatched_keys'])
-    if missing:
-        raise ValueError(
-            f'PerFrameImageEncoder: pretrained={pretrained!r} lacks weights '
-            f'of its model (missing or of another shape), which transformers '
-            f'would initialise at random: {missing}')
-    return model
+#: transformers model class of each supported config ``model_type``.
+_MODEL_CLASSES = {**SIGLIP_MODEL_CLASSES, **dict.fromkeys(_DINO_TYPES, AutoModel)}
 
 
 @MODELS.register_module()
@@ -165,14 +138,15 @@ class PerFrameImageEncoder(BaseModule):
         if interpolation not in (None, 'bilinear', 'bicubic'):
             raise ValueError("interpolation must be 'bilinear' or 'bicubic', "
                              f'got {interpolation!r}')
-        self.model = _load_image_model(pretrained, parse_teacher_dtype(dtype),
-                                       attn_implementation)
+        self.model = load_pretrained_strict(
+            pretrained, _MODEL_CLASSES, parse_teacher_dtype(dtype),
+            attn_implementation, 'PerFrameImageEncoder')
         config = self.model.config
         self.pretrained = pretrained
         self.out_type = out_type
         self.frozen = frozen
         self.model_type = config.model_type
-        self.is_naflex = self.model_type in ('siglip2', 'siglip2_vision_model')
+        self.is_naflex = isinstance(self.model, Siglip2VisionModel)
         self.is_dino = self.model_type in _DINO_TYPES
         if out_type == 'pooled' and not self.is_dino and \
                 not config.vision_use_head:
@@ -185,10 +159,7 @@ class PerFrameImageEncoder(BaseModule):
             if self.is_dino else 0)
 
         self.patch_size = config.patch_size
-        if self.is_naflex:
-            self.native_size = math.isqrt(config.num_patches) * self.patch_size
-        else:
-            self.native_size = config.image_size
+        self.native_size = native_image_size(self.model)
         self.image_size = image_size or self.native_size
         if self.image_size % self.patch_size:
             raise ValueError(f'image_size {self.image_size} is not a multiple '
@@ -207,7 +178,8 @@ class PerFrameImageEncoder(BaseModule):
             raise ValueError(f'input_mean and input_std need {channels} '
                              f'values, got {len(input_mean)} and '
                              f'{len(input_std)}')
-        model_mean, model_std, resample = _read_image_statistics(pretrained)
+        model_mean, model_std, resample = read_image_statistics(
+            pretrained, 'PerFrameImageEncoder')
         self.interpolation = interpolation or resample or 'bicubic'
         for name, value in (('input_mean', input_mean),
                             ('input_std', input_std),
@@ -262,18 +234,10 @@ class PerFrameImageEncoder(BaseModule):
             Tensor: ``[B * T, C, S, S]`` images (``S = image_size``), row
             ``b * T + t``, in the model's dtype.
         """
-        if inputs.ndim != 5 or inputs.shape[1] != self.input_mean.shape[1]:
-            raise ValueError(
-                f'expected clips [B, {self.input_mean.shape[1]}, T, H, W], '
-                f'got {list(inputs.shape)}')
-        frames = inputs.transpose(1, 2).flatten(0, 1).float()  # [BT, C, H, W]
-        frames = frames * self.input_std + self.input_mean  # 0-255
-        size = (self.image_size, self.image_size)
-        if tuple(frames.shape[-2:]) != size:
-            frames = F.interpolate(frames, size=size, mode=self.interpolation,
-                                   align_corners=False, antialias=True)
-        frames = (frames - self.model_mean) / self.model_std
-        return frames.to(self.model.dtype)
+        return clips_to_model_images(inputs, self.input_mean, self.input_std,
+                                     self.model_mean, self.model_std,
+                                     self.image_size, self.interpolation,
+                                     self.model.dtype)
 
     def _run(self, images: Tensor):
         """Run the transformers model on ``[N, C, S, S]`` images."""
@@ -281,25 +245,8 @@ class PerFrameImageEncoder(BaseModule):
         if self.is_dino:
             return self.model(pixel_values=images,
                               output_hidden_states=with_hidden_states)
-        if not self.is_naflex:
-            return self.model(
-                pixel_values=images,
-                interpolate_pos_encoding=self.image_size != self.native_size,
-                output_hidden_states=with_hidden_states)
-        # Siglip2ImageProcessor's layout (as SigLIPTeacher): patches in
-        # row-major order, each flattened as (ph, pw, C).
-        num, channels = images.shape[:2]
-        side, patch = self.image_size // self.patch_size, self.patch_size
-        patches = images.reshape(num, channels, side, patch, side, patch)
-        patches = patches.permute(0, 2, 4, 3, 5, 1).reshape(
-            num, side * side, patch * patch * channels)  # [N, hw, p*p*C]
-        return self.model(
-            pixel_values=patches,
-            pixel_attention_mask=torch.ones(
-                num, side * side, dtype=torch.long, device=images.device),
-            spatial_shapes=torch.tensor([[side, side]],
-                                        device=images.device).expand(num, 2),
-            output_hidden_states=with_hidden_states)
+        return run_siglip_vision_model(self.model, images,
+                                       output_hidden_states=with_hidden_states)
 
     def forward(self, inputs: Tensor) -> Tensor:
         """Encode every frame of normalised clips ``[B, C, T, H, W]``.

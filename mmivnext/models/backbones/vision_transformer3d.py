@@ -58,8 +58,11 @@ parts (decoders, predictor, ``clip_pos_embed``...), and should add
 ``pos_embed_grid`` (see below).
 """
 import copy
+import inspect
+import json
 import math
-from typing import Optional, Sequence, Tuple, Union
+import os.path as osp
+from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
@@ -73,7 +76,7 @@ from ..utils import (AttentionPoolingBlock, LayerScale, PatchEmbed3D,
                      TransformerEncoderLayer, build_norm, check_values,
                      get_3d_sincos_pos_embed, pos_embed_load_pre_hook,
                      resize_pos_embed_3d)
-from ..utils.norm import NormCfg
+from ..utils.norm import NormCfg, canonical_norm_cfg
 from ..utils.pos_embed import get_1d_sinusoid_table
 from ..utils.rope import grid_positions
 
@@ -282,7 +285,11 @@ class VisionTransformer3D(BaseModule):
                  pos_embed_type: str = 'sincos_3d',
                  fc_norm: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
+        init_args = {k: v for k, v in locals().items()
+                     if k not in ('self', '__class__')}
         super().__init__(init_cfg=init_cfg)
+        #: What given weights compute with (:meth:`structural_args`).
+        self.structure = self.structural_args(init_args)
         arch_settings = self._parse_arch(arch)
         self.embed_dims = arch_settings['embed_dims']
         self.num_layers = arch_settings['num_layers']
@@ -397,27 +404,87 @@ class VisionTransformer3D(BaseModule):
         return cls(arch=arch, **{**copy.deepcopy(cls.RELEASED_CFG), **kwargs})
 
     # ------------------------------------------------------------------ config
-    def _parse_arch(self, arch: Union[str, dict]) -> dict:
+    #: Constructor arguments that do not change what given weights compute:
+    #: input sizes (the position embedding is resized to them), training,
+    #: output and init options.
+    NON_STRUCTURAL_ARGS = ('img_size', 'num_frames', 'drop_rate',
+                           'attn_drop_rate', 'drop_path_rate', 'with_cp',
+                           'frozen_stages', 'out_indices', 'out_type',
+                           'pos_embed_learnable', 'rescale_residual_init',
+                           'init_cfg', 'type')
+
+    @classmethod
+    def structural_args(cls, kwargs: Mapping) -> dict:
+        """The arguments in ``kwargs`` that decide what given weights compute.
+
+        Two encoders whose results are equal compute the same function of the
+        same weights (at any input size). Used to check a config against the
+        architecture JSON of an exported encoder when it is loaded.
+
+        Args:
+            kwargs (Mapping): ``VisionTransformer3D`` keyword arguments, as in
+                a config's ``backbone`` or an exported encoder's JSON
+                (missing ones take their defaults).
+
+        Returns:
+            dict: JSON-like values: ``arch`` resolved to ``embed_dims``,
+            ``num_layers``, ``num_heads``, ``feedforward_channels``; norms
+            in canonical form (:func:`~mmivnext.models.utils.norm.
+            canonical_norm_cfg`); LayerScale as on / off; the projector's
+            arguments with their defaults; :attr:`NON_STRUCTURAL_ARGS`
+            dropped.
+
+        Raises:
+            ValueError: An argument ``VisionTransformer3D`` does not take.
+        """
+        params = inspect.signature(cls.__init__).parameters
+        unknown = sorted(set(kwargs) - set(params) - {'type'})
+        if unknown:
+            raise ValueError(f'not VisionTransformer3D arguments: {unknown}')
+        args = {name: p.default for name, p in params.items()
+                if name != 'self'}
+        args.update(kwargs)
+        out = dict(cls._parse_arch(args.pop('arch')))
+        for name, value in args.items():
+            if name in cls.NON_STRUCTURAL_ARGS:
+                continue
+            if name.endswith('norm_cfg') or name == 'qk_norm':
+                value = canonical_norm_cfg(value)
+            elif name == 'layer_scale_init_value':
+                name, value = 'layer_scale', value > 0
+            elif name == 'projector_cfg' and value is not None:
+                pool = inspect.signature(AttentionPoolingBlock.__init__)
+                value = {**{k: p.default for k, p in pool.parameters.items()
+                            if k not in ('self', 'embed_dims')}, **value}
+                value['norm_cfg'] = canonical_norm_cfg(value['norm_cfg'])
+                value.pop('attn_drop'), value.pop('proj_drop')
+            out[name] = value
+        if out['norm_cfg'] is None:  # the constructor's default
+            out['norm_cfg'] = canonical_norm_cfg(dict(type='LN', eps=1e-6))
+        return json.loads(json.dumps(out))
+
+    @classmethod
+    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
         """Return ``embed_dims``, ``num_layers``, ``num_heads`` and
         ``feedforward_channels`` of ``arch``; raise ValueError if invalid."""
         if isinstance(arch, str):
-            if arch.lower() not in self.arch_zoo:
+            if arch.lower() not in cls.arch_zoo:
                 raise ValueError(f'Unknown arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_zoo)} or give a dict.')
-            return dict(self.arch_zoo[arch.lower()])
+                                 f'{sorted(cls.arch_zoo)} or give a dict.')
+            return dict(cls.arch_zoo[arch.lower()])
         if not isinstance(arch, dict):
             raise ValueError(f'arch must be a str or a dict, got {type(arch)}.')
-        missing = [k for k in self.ARCH_KEYS if k not in arch]
+        missing = [k for k in cls.ARCH_KEYS if k not in arch]
         mlp_keys = [k for k in ('feedforward_channels', 'mlp_ratio')
                     if k in arch]
-        unknown = sorted(set(arch) - set(self.ARCH_KEYS) -
+        unknown = sorted(set(arch) - set(cls.ARCH_KEYS) -
                          {'feedforward_channels', 'mlp_ratio'})
         if missing or len(mlp_keys) != 1 or unknown:
             raise ValueError(
-                f'A custom arch needs the keys {list(self.ARCH_KEYS)} and '
+                f'A custom arch needs the keys {list(cls.ARCH_KEYS)} and '
                 f'exactly one of feedforward_channels / mlp_ratio; missing '
                 f'{missing}, MLP keys given {mlp_keys}, unknown keys {unknown}.')
-        settings = {k: int(arch[k]) for k in self.ARCH_KEYS}
+        settings = {k: int(arch[k]) for k in cls.ARCH_KEYS}
         settings['feedforward_channels'] = int(
             arch['feedforward_channels'] if 'feedforward_channels' in arch else
             settings['embed_dims'] * arch['mlp_ratio'])
@@ -483,6 +550,7 @@ class VisionTransformer3D(BaseModule):
         from mmengine.runner.checkpoint import (_load_checkpoint,
                                                 _load_checkpoint_with_prefix)
         filename, prefix = cfg['checkpoint'], cfg.get('prefix')
+        self._check_exported_architecture(filename)
         if prefix:
             state = _load_checkpoint_with_prefix(prefix, filename,
                                                  map_location='cpu')
@@ -499,6 +567,36 @@ class VisionTransformer3D(BaseModule):
         print_log(f'VisionTransformer3D: loaded {filename} '
                   f'({len(state)} tensors, strict).', logger='current')
 
+    def _check_exported_architecture(self, filename: str) -> None:
+        """Compare this encoder with the architecture JSON of an exported
+        encoder (``X.json`` beside ``X.safetensors``), if there is one.
+
+        Strict loading catches weights of other names or shapes, but not
+        options that change no shape (head count, norm types and eps, QK
+        norm across heads, position embedding type...): those are compared
+        here through :meth:`structural_args`.
+
+        Raises:
+            ValueError: They differ; names the JSON and every differing
+                argument with both values.
+        """
+        from mmivnext.utils.encoder_export import exported_json_path
+        json_path = exported_json_path(filename)
+        if json_path is None or not osp.isfile(json_path):
+            return
+        with open(json_path) as f:
+            exported = self.structural_args(json.load(f))
+        diffs = [f'{k}: {exported.get(k)!r} (weights) vs '
+                 f'{self.structure.get(k)!r} (this encoder)'
+                 for k in sorted(exported.keys() | self.structure.keys())
+                 if exported.get(k) != self.structure.get(k)]
+        if diffs:
+            raise ValueError(
+                f'VisionTransformer3D: {filename} was exported with the '
+                f'architecture in {json_path}, which differs from this '
+                "encoder's: " + '; '.join(diffs) + '. Build the encoder with '
+                "the JSON's arguments (sizes may differ).")
+
     def init_weights(self) -> None:
         """Initialise the weights, unless they are loaded.
 
@@ -507,9 +605,12 @@ class VisionTransformer3D(BaseModule):
         unexpected weight raises an error naming the keys and the file, where
         MMEngine's own ``Pretrained`` would log them and leave the missing
         ones at random (the position embedding is resized to this model's
-        grid by the load pre-hook). Without one, and if no state dict was
-        loaded into the module: trunc-normal(0.02) linear weights and zero
-        biases, unit norm weights, xavier-uniform patch projection (flattened),
+        grid by the load pre-hook). An exported encoder's architecture JSON
+        (``X.json`` beside ``X.safetensors``) must agree with this encoder's
+        arguments, sizes aside (:meth:`_check_exported_architecture`).
+        Without a ``Pretrained`` init_cfg, and if no state dict was loaded:
+        trunc-normal(0.02) linear weights and zero biases, unit norm weights,
+        xavier-uniform patch projection (flattened),
         trunc-normal cls tokens, sin-cos position embedding, LayerScale at its
         init value, and optionally the residual rescaling
         (``rescale_residual_init``). A module that already received a state

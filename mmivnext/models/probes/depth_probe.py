@@ -8,7 +8,7 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor
 
 from mmivnext.registry import MODELS
-from ..backbones import VisionTransformer3D
+from ..backbones import PerFrameImageEncoder, VisionTransformer3D
 
 #: ImageNet mean and std of RGB channels, in the 0-255 scale of the frames.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -20,14 +20,16 @@ class DepthProbe(BaseModel):
     """Dense depth of a video clip from a frozen encoder's tokens.
 
     ``forward`` reads like the probe: normalised clip ``[B, C, T, H, W]`` ->
-    frozen :class:`VisionTransformer3D` (no gradients, eval mode) -> tokens
+    frozen :class:`VisionTransformer3D` or, for image models,
+    :class:`PerFrameImageEncoder` (no gradients, eval mode) -> tokens
     ``[B, L, C]`` -> :class:`~mmivnext.models.heads.DepthProbeHead` ->
     log-depth ``[B, T, H, W]``. Only the head trains; it owns the loss.
 
     The encoder must be fully frozen (``frozen_stages`` equal to its number
-    of layers, which also freezes its final norm and projector) and return
-    one raw token tensor (``out_type='raw'``, a single ``out_indices``);
-    anything else raises a ValueError when the probe is built. The encoder
+    of layers, which also freezes its final norm and projector; ``frozen``
+    for a :class:`PerFrameImageEncoder`) and return one raw token tensor
+    (``out_type='raw'``, a single ``out_indices``); anything else raises a
+    ValueError when the probe is built. The encoder
     stays in the state dict, so that a probe checkpoint tests on its own
     (``tools/test.py`` does not run ``init_weights``).
 
@@ -39,7 +41,8 @@ class DepthProbe(BaseModel):
     - ``'tensor'``: the predicted log-depth ``[B, T, H, W]``.
 
     Args:
-        backbone (dict): The encoder, a ``VisionTransformer3D`` config.
+        backbone (dict): The encoder, a ``VisionTransformer3D`` or
+            ``PerFrameImageEncoder`` config.
         head (dict): The head, e.g. ``dict(type='DepthProbeHead', ...)``; its
             ``num_frames`` and ``img_size`` are the clip's.
         data_preprocessor (dict, optional): Stacks and normalises the packed
@@ -66,9 +69,18 @@ class DepthProbe(BaseModel):
 
     @staticmethod
     def _check_backbone(backbone) -> None:
+        if isinstance(backbone, PerFrameImageEncoder):
+            if not backbone.frozen or backbone.out_type != 'raw':
+                raise ValueError(
+                    "DepthProbe reads a frozen encoder's raw tokens: build "
+                    "the PerFrameImageEncoder with frozen=True, out_type="
+                    f"'raw', got frozen={backbone.frozen}, out_type="
+                    f'{backbone.out_type!r}')
+            return
         if not isinstance(backbone, VisionTransformer3D):
-            raise ValueError(f'DepthProbe needs a VisionTransformer3D '
-                             f'backbone, got {type(backbone).__name__}')
+            raise ValueError(f'DepthProbe needs a VisionTransformer3D or '
+                             f'PerFrameImageEncoder backbone, got '
+                             f'{type(backbone).__name__}')
         if backbone.frozen_stages != backbone.num_layers:
             raise ValueError(
                 f'DepthProbe probes a frozen encoder: build the backbone with '

@@ -21,7 +21,9 @@ Checkpoints
   ``Siglip2ImageProcessor`` lays out patches, with every patch valid.
 
 A checkpoint that lacks weights of the model (which transformers would
-initialise at random) is refused.
+initialise at random) is refused. Loading, preprocessing and the NaFlex
+patchify are the functions of :mod:`mmivnext.models.utils.hf_image`, shared
+with :class:`~mmivnext.models.backbones.PerFrameImageEncoder`.
 
 Authors' code
 -------------
@@ -38,39 +40,21 @@ of layers ``40 - int(i * 3.33) - 1``) is ``layers=(23, 26, 30, 33, 36, 39)``
 here. They also L2-normalise the pooled output of each frame before averaging
 it over frames; :attr:`SigLIPTeacherOutput.pooled` is left unnormalised.
 """
-import json
-import math
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import (AutoConfig, PreTrainedModel, Siglip2VisionModel,
-                          SiglipVisionModel)
-from transformers.utils import cached_file
+from transformers import Siglip2VisionModel
 
 from mmivnext.registry import MODELS
 from ..data_preprocessors.video_pretrain_data_preprocessor import (
     IMAGENET_MEAN, IMAGENET_STD)
+from ..utils.hf_image import (SIGLIP_MODEL_CLASSES, clips_to_model_images,
+                              load_pretrained_strict, native_image_size,
+                              read_image_statistics, run_siglip_vision_model)
 from .base_frozen_teacher import BaseFrozenTeacher, parse_teacher_dtype
-
-#: transformers model class of each supported config ``model_type``.
-_MODEL_CLASSES = {
-    'siglip': SiglipVisionModel,
-    'siglip_vision_model': SiglipVisionModel,
-    'siglip2': Siglip2VisionModel,
-    'siglip2_vision_model': Siglip2VisionModel,
-}
-
-#: SigLIP's image statistics (0-1 scale), used when a checkpoint has no
-#: ``preprocessor_config.json``; the defaults of ``SiglipImageProcessor``.
-SIGLIP_MEAN = (0.5, 0.5, 0.5)
-SIGLIP_STD = (0.5, 0.5, 0.5)
-
-#: ``F.interpolate`` mode of the PIL resampling codes that preprocessor
-#: configs store as ``resample``.
-_RESAMPLE_MODES = {2: 'bilinear', 3: 'bicubic'}
 
 
 @dataclass
@@ -97,59 +81,6 @@ class SigLIPTeacherOutput:
     pooled: Optional[Tensor]
     attention: Optional[Tensor]
     grid_size: Tuple[int, int, int]
-
-
-def _load_vision_model(pretrained: str, dtype: torch.dtype,
-                       attn_implementation: str) -> PreTrainedModel:
-    """Load the vision tower of ``pretrained``, refusing missing weights."""
-    try:
-        model_type = AutoConfig.from_pretrained(pretrained).model_type
-    except (OSError, ValueError) as err:
-        raise OSError(f'SigLIPTeacher: cannot read a transformers config from '
-                      f'pretrained={pretrained!r} (a hub id or a folder '
-                      f'written by save_pretrained): {err}') from err
-    if model_type not in _MODEL_CLASSES:
-        raise ValueError(
-            f'SigLIPTeacher: pretrained={pretrained!r} is a {model_type!r} '
-            f'checkpoint; expected one of {sorted(_MODEL_CLASSES)}')
-    model, info = _MODEL_CLASSES[model_type].from_pretrained(
-        pretrained, dtype=dtype, attn_implementation=attn_implementation,
-        output_loading_info=True)
-    missing = sorted(info['missing_keys']) + sorted(info['mismatched_keys'])
-    if missing:
-        raise ValueError(
-            f'SigLIPTeacher: pretrained={pretrained!r} lacks weights of its '
-            f'model (missing or of another shape), which transformers would '
-            f'initialise at random: {missing}')
-    return model
-
-
-def _read_image_statistics(pretrained: str) -> Tuple[Tuple, Tuple, Optional[str]]:
-    """Mean and std in 0-255 scale and the resize mode of the checkpoint's
-    ``preprocessor_config.json``; SigLIP's defaults (and no mode) without one.
-    """
-    path = cached_file(pretrained, 'preprocessor_config.json',
-                       _raise_exceptions_for_missing_entries=False)
-    cfg = {}
-    if path is not None:
-        with open(path, encoding='utf-8') as file:
-            cfg = json.load(file)
-    mean = cfg.get('image_mean', SIGLIP_MEAN)
-    std = cfg.get('image_std', SIGLIP_STD)
-    if not cfg.get('do_normalize', True):
-        mean, std = (0.0, ) * len(mean), (1.0, ) * len(std)
-    # The model sees (pixel * rescale - mean) / std = (pixel - m) / s.
-    rescale = cfg.get('rescale_factor', 1 / 255) if cfg.get(
-        'do_rescale', True) else 1.0
-    mean = tuple(m / rescale for m in mean)
-    std = tuple(s / rescale for s in std)
-    resample = cfg.get('resample')
-    if resample is not None and resample not in _RESAMPLE_MODES:
-        raise ValueError(
-            f'SigLIPTeacher: the preprocessor config of {pretrained!r} '
-            f'resamples with PIL code {resample}; set `interpolation` to '
-            f"'bilinear' or 'bicubic' explicitly")
-    return mean, std, _RESAMPLE_MODES.get(resample)
 
 
 @MODELS.register_module()
@@ -235,18 +166,15 @@ class SigLIPTeacher(BaseFrozenTeacher):
 
         model = self.hold(
             'vision_model',
-            _load_vision_model(pretrained, dtype, attn_implementation))
+            load_pretrained_strict(pretrained, SIGLIP_MODEL_CLASSES, dtype,
+                                   attn_implementation, 'SigLIPTeacher'))
 
         config = model.config
         self.pretrained = pretrained
         self.is_naflex = isinstance(model, Siglip2VisionModel)
         self.patch_size = config.patch_size
-        if self.is_naflex:
-            native_size = math.isqrt(config.num_patches) * self.patch_size
-        else:
-            native_size = config.image_size
-        self.native_size = native_size
-        self.image_size = image_size or native_size
+        self.native_size = native_image_size(model)
+        self.image_size = image_size or self.native_size
         if self.image_size % self.patch_size:
             raise ValueError(f'image_size {self.image_size} is not a multiple '
                              f'of the patch size {self.patch_size}')
@@ -265,8 +193,8 @@ class SigLIPTeacher(BaseFrozenTeacher):
             raise ValueError(f'input_mean and input_std need {channels} '
                              f'values, got {len(input_mean)} and '
                              f'{len(input_std)}')
-        teacher_mean, teacher_std, resample = _read_image_statistics(
-            pretrained)
+        teacher_mean, teacher_std, resample = read_image_statistics(
+            pretrained, 'SigLIPTeacher')
         self.interpolation = interpolation or resample or 'bicubic'
         for name, value in (('input_mean', input_mean),
                             ('input_std', input_std),
@@ -312,41 +240,10 @@ class SigLIPTeacher(BaseFrozenTeacher):
             frame-major within a sample (row ``b * T + t``), in the teacher's
             dtype.
         """
-        if inputs.ndim != 5 or inputs.shape[1] != self.input_mean.shape[1]:
-            raise ValueError(
-                f'expected clips [B, {self.input_mean.shape[1]}, T, H, W], '
-                f'got {list(inputs.shape)}')
-        frames = inputs.transpose(1, 2).flatten(0, 1).float()  # [BT, C, H, W]
-        frames = frames * self.input_std + self.input_mean  # 0-255
-        size = (self.image_size, self.image_size)
-        if tuple(frames.shape[-2:]) != size:
-            frames = F.interpolate(frames, size=size, mode=self.interpolation,
-                                   align_corners=False, antialias=True)
-        frames = (frames - self.teacher_mean) / self.teacher_std
-        return frames.to(self.vision_model.dtype)
-
-    def _run(self, images: Tensor, with_hidden_states: bool):
-        """Run the transformers model on ``[N, C, S, S]`` images."""
-        model = self.vision_model
-        if not self.is_naflex:
-            return model(
-                pixel_values=images,
-                interpolate_pos_encoding=self.image_size != self.native_size,
-                output_hidden_states=with_hidden_states)
-        # Siglip2ImageProcessor's layout: patches in row-major order, each
-        # flattened as (ph, pw, C).
-        num, channels = images.shape[:2]
-        side, patch = self.image_size // self.patch_size, self.patch_size
-        patches = images.reshape(num, channels, side, patch, side, patch)
-        patches = patches.permute(0, 2, 4, 3, 5, 1).reshape(
-            num, side * side, patch * patch * channels)  # [N, hw, p*p*C]
-        return model(
-            pixel_values=patches,
-            pixel_attention_mask=torch.ones(
-                num, side * side, dtype=torch.long, device=images.device),
-            spatial_shapes=torch.tensor([[side, side]],
-                                        device=images.device).expand(num, 2),
-            output_hidden_states=with_hidden_states)
+        return clips_to_model_images(inputs, self.input_mean, self.input_std,
+                                     self.teacher_mean, self.teacher_std,
+                                     self.image_size, self.interpolation,
+                                     self.vision_model.dtype)
 
     @torch.no_grad()
     def forward(self,
@@ -383,7 +280,9 @@ class SigLIPTeacher(BaseFrozenTeacher):
             hook = self.vision_model.head.attention.register_forward_hook(
                 lambda module, args, output: captured.append(output[1]))
         try:
-            output = self._run(images, with_hidden_states=bool(self.layers))
+            output = run_siglip_vision_model(
+                self.vision_model, images,
+                output_hidden_states=bool(self.layers))
         finally:
             if hook is not None:
                 hook.remove()

@@ -1,8 +1,13 @@
 """Building blocks shared by the encoder, predictors and heads: norms, attention,
-transformer layers, patch embedding and position embeddings."""
+transformer layers, patch embedding and position embeddings; and the loading and
+preprocessing of Hugging Face image models run per frame."""
 from .attention import (SDPA_BACKENDS, AttentionPoolingBlock, CrossAttention,
                         MultiheadSelfAttention, sdpa_backends_context)
 from .checks import check_values
+from .hf_image import (SIGLIP_MEAN, SIGLIP_MODEL_CLASSES, SIGLIP_STD,
+                       clips_to_model_images, load_pretrained_strict,
+                       naflex_patchify, native_image_size,
+                       read_image_statistics, run_siglip_vision_model)
 from .init import init_linear_and_norm_
 from .norm import NORM_ALIASES, NORM_LAYERS, build_norm
 from .patch_embed import PatchEmbed3D, patchify_3d, unpatchify_3d
@@ -19,5 +24,7 @@ __all__ = [
     'unpatchify_3d', 'get_1d_sincos_pos_embed', 'get_3d_sincos_pos_embed',
     'infer_pos_embed_grid', 'pos_embed_load_pre_hook', 'resize_pos_embed_3d',
     'apply_rope_3d', 'grid_positions', 'rope_3d_split', 'MLP', 'LayerScale',
-    'TransformerEncoderLayer'
+    'TransformerEncoderLayer', 'SIGLIP_MEAN', 'SIGLIP_MODEL_CLASSES', 'SIGLIP_STD',
+    'clips_to_model_images', 'load_pretrained_strict', 'naflex_patchify',
+    'native_image_size', 'read_image_statistics', 'run_siglip_vision_model'
 ]

@@ -1,5 +1,6 @@
 """VisionTransformer3D: tiny models only (width 64, 2 blocks, 4 frames, 28/56 px)."""
 import copy
+import os
 
 import pytest
 import torch
@@ -636,3 +637,88 @@ def test_pretrained_init_cfg_with_prefix_reads_a_runner_checkpoint(tmp_path):
     assert torch.equal(dst.blocks[0].attn.qkv.weight,
                        src.blocks[0].attn.qkv.weight)
     assert dst.pos_embed.shape[1] == src.pos_embed.shape[1] + 2 * 4
+
+
+# ------------------------------------------- structure vs exported JSON ----
+def test_structural_args_normalise_equal_spellings():
+    short = dict(arch='large', qk_norm='rmsnorm', norm_cfg=None,
+                 projector_cfg=dict(num_heads=16, out_dims=768))
+    long = dict(
+        arch=dict(embed_dims=1024, num_layers=24, num_heads=16,
+                  feedforward_channels=4096),
+        qk_norm=dict(type='RMSNorm', eps=1e-6),
+        norm_cfg=dict(type='LayerNorm', eps=1e-6, elementwise_affine=True),
+        projector_cfg=dict(num_heads=16, out_dims=768, qkv_bias=True,
+                           norm_cfg=None, query='mean', num_queries=1),
+        # sizes, training and output options do not count
+        num_frames=32, img_size=448, drop_path_rate=0.3, with_cp=True,
+        frozen_stages=24, out_type='featmap', out_indices=[3, 23],
+        init_cfg=dict(type='Pretrained', checkpoint='x.safetensors'))
+    args = VisionTransformer3D.structural_args
+    assert args(short) == args(long)
+    assert args(short)['qk_norm'] == dict(
+        type='RMSNorm', eps=1e-6, elementwise_affine=True)
+
+
+@pytest.mark.parametrize('change', [
+    dict(arch=dict(embed_dims=1024, num_layers=24, num_heads=8,
+                   feedforward_channels=4096)),
+    dict(qk_norm_across_heads=True),
+    dict(norm_cfg=dict(type='LN', eps=1e-5)),
+    dict(pos_embed_type='rope_3d', num_cls_tokens=0),
+    dict(projector_cfg=dict(num_heads=8, out_dims=768)),
+])
+def test_structural_args_see_what_shapes_do_not(change):
+    base = dict(arch='large', qk_norm='rmsnorm',
+                projector_cfg=dict(num_heads=16, out_dims=768))
+    args = VisionTransformer3D.structural_args
+    assert args(base) != args({**base, **change})
+
+
+def test_structural_args_refuse_unknown_arguments():
+    with pytest.raises(ValueError, match='num_head'):
+        VisionTransformer3D.structural_args(dict(num_head=4))
+
+
+def _export(tmp_path, **kwargs):
+    from mmivnext.utils.encoder_export import (encoder_architecture,
+                                               write_exported_encoder)
+    cfg = dict(arch=TINY, img_size=28, num_frames=4, **kwargs)
+    encoder = VisionTransformer3D(**cfg)
+    encoder.init_weights()
+    out = str(tmp_path / 'enc.safetensors')
+    write_exported_encoder(encoder.state_dict(), encoder_architecture(cfg),
+                           out)
+    return out, encoder
+
+
+def test_exported_json_is_checked_when_loading(tmp_path):
+    path, source = _export(tmp_path, qk_norm='rmsnorm')
+    # Another clip size: fine (the position embedding is resized).
+    same = VisionTransformer3D(arch=TINY, img_size=56, num_frames=8,
+                               qk_norm=dict(type='RMSNorm', eps=1e-6),
+                               init_cfg=dict(type='Pretrained',
+                                             checkpoint=path))
+    same.init_weights()
+    assert_close(same.blocks[0].attn.qkv.weight,
+                 source.blocks[0].attn.qkv.weight)
+    # Same shapes, other computation (2 heads, not 4): refused, naming it.
+    other = VisionTransformer3D(arch=dict(TINY, num_heads=2), img_size=28,
+                                num_frames=4, qk_norm='rmsnorm',
+                                init_cfg=dict(type='Pretrained',
+                                              checkpoint=path))
+    assert other.state_dict().keys() == source.state_dict().keys()
+    with pytest.raises(ValueError, match=r'enc\.json.*num_heads: 4 .*vs 2'):
+        other.init_weights()
+
+
+def test_weights_without_json_load_as_before(tmp_path):
+    path, source = _export(tmp_path)
+    os.remove(path[:-len('.safetensors')] + '.json')
+    encoder = VisionTransformer3D(arch=dict(TINY, num_heads=2), img_size=28,
+                                  num_frames=4,
+                                  init_cfg=dict(type='Pretrained',
+                                                checkpoint=path))
+    encoder.init_weights()  # nothing to compare with: strict load only
+    assert_close(encoder.patch_embed.proj.weight,
+                 source.patch_embed.proj.weight)

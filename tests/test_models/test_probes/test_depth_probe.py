@@ -162,3 +162,20 @@ def test_runner_trains_and_validates(synthetic, tmp_path):
     assert metrics['depth/num_frames'] == 2 * 5 * 4  # val windows x frames
     assert 0 < metrics['depth/abs_rel'] < 1
     assert 0 <= metrics['depth/delta1'] <= 1
+
+
+def test_image_encoder_per_frame(tmp_path):
+    """A frozen PerFrameImageEncoder (the image-model rows of the zoo) is
+    probed like a video encoder; a trainable one is refused."""
+    from mmivnext.utils.demo_models import save_tiny_siglip
+    pretrained = save_tiny_siglip(str(tmp_path / 'siglip'), hidden_size=64,
+                                  image_size=32)
+    cfg = Config.fromfile(TINY).model
+    cfg.backbone = dict(type='PerFrameImageEncoder', pretrained=pretrained)
+    model = build(cfg)
+    clip = torch.randn(1, 3, 4, 28, 56)
+    assert model(clip, mode='tensor').shape == (1, 4, 28, 56)
+    assert all(not p.requires_grad for p in model.backbone.parameters())
+    cfg.backbone.frozen = False
+    with pytest.raises(ValueError, match='frozen=True'):
+        build(cfg)
