@@ -19,7 +19,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from safetensors.torch import load_file
-from zoo_helpers import RELEASES, TINY, TINY_ARCH, checkpoint_of
+from zoo_helpers import (INTERNVIDEO2_S1_VITB, RELEASES, TINY, TINY_ARCH,
+                         checkpoint_of)
 
 import mmivnext  # noqa: F401
 from mmivnext.models.backbones import VisionTransformer3D
@@ -76,9 +77,10 @@ def row_parts(path):
 
 
 def converted_architecture(name, device='meta'):
-    """Convert the release layout of ``name`` and return the converter's
-    ``(state dict, architecture)``."""
-    source, sizes = RELEASES[name]
+    """Convert the release layout of ``name`` (a key of ``RELEASES`` or a
+    ``(source, sizes)`` pair) and return the converter's ``(state dict,
+    architecture)``."""
+    source, sizes = RELEASES[name] if isinstance(name, str) else name
     checkpoint = checkpoint_of(source, sizes, device)
     tool = load_tool(CONVERTERS[source][0])
     state_dict = tool.convert(checkpoint)
@@ -106,6 +108,20 @@ def test_encoder_config_is_the_converter_output(name):
     assert encoder['init_cfg']['checkpoint'].endswith('.safetensors')
     # The protocols' clip.
     assert (encoder['num_frames'], encoder['img_size']) == (16, 224)
+
+
+def test_internvideo2_target_ablation_is_the_converter_output():
+    """Table 3's frozen InternVideo2 target: the teacher backbone is what
+    the converter writes for InternVideo2-B/14 stage 1."""
+    _, arch = converted_architecture(INTERNVIDEO2_S1_VITB)
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'ivnext', 'ablations',
+        'stage2_vitb_internvideo2-target.py'))
+    teacher = cfg.model.teacher
+    assert teacher.checkpoint == \
+        'checkpoints/internvideo2_s1_vitb14_encoder.safetensors'
+    assert VisionTransformer3D.structural_args(teacher.backbone.to_dict()) \
+        == VisionTransformer3D.structural_args(arch)
 
 
 def test_every_video_encoder_has_a_release_layout():
@@ -258,3 +274,35 @@ def test_exported_architecture_mismatch_is_refused(tiny_encoders):
         model = MODELS.build(cfg.model)
     with pytest.raises(ValueError, match=r'num_heads.*4.*8'):
         model.init_weights()
+
+
+def test_internvideo2_target_loads_a_converted_checkpoint(tmp_path):
+    """The ablation's teacher, shrunk, loads a tiny InternVideo2 stage-1
+    checkpoint converted by the CLI; a head count other than the JSON's is
+    refused (the teacher loads its encoder itself, and checks it too)."""
+    from mmivnext.models.teachers import FrozenVideoTeacher
+    source, sizes = INTERNVIDEO2_S1_VITB
+    sizes = dict(sizes, width=64, depth=2, mlp=128, frames=4, size=28)
+    src, dst = tmp_path / 'iv2_s1.pth', tmp_path / 'iv2_s1.safetensors'
+    torch.save(checkpoint_of(source, sizes), src)
+    script, options = CONVERTERS[source]
+    subprocess.run(
+        [sys.executable,
+         osp.join(ROOT, 'tools', 'model_converters', f'{script}.py'),
+         str(src), str(dst), *options], check=True, cwd=ROOT,
+        capture_output=True)
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'ivnext', 'ablations',
+        'stage2_vitb_internvideo2-target.py')).model.teacher.to_dict()
+    cfg.pop('type')
+    cfg.update(checkpoint=str(dst))
+    cfg['backbone'].update(arch=dict(TINY_ARCH), num_frames=4)
+    teacher = FrozenVideoTeacher(**cfg)
+    converted = load_file(str(dst))
+    torch.testing.assert_close(teacher.encoder.blocks[1].ls2.gamma,
+                               converted['blocks.1.ls2.gamma'])
+    tokens = teacher(torch.randn(1, 3, 4, 56, 56))
+    assert tokens.shape == (1, 4 * 4 * 4, 64)
+    cfg['backbone']['arch']['num_heads'] = 2
+    with pytest.raises(ValueError, match=r'num_heads: 4 .*vs 2'):
+        FrozenVideoTeacher(**cfg)

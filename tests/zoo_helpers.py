@@ -79,11 +79,12 @@ def _attention_pool(prefix: str, width: int, out_dims: int) -> Shapes:
     return out
 
 
-def internvideo_layout(width, depth, mlp, frames, size, proj_out, *,
+def internvideo_layout(width, depth, mlp, frames, size, proj_out=None, *,
                        num_cls=4, pixel_norm=True, prefix='',
                        decoder=False, patch=14) -> Shapes:
     """InternVideo-Next (``num_cls=4, pixel_norm=True``) or InternVideo2
-    (``num_cls=1, pixel_norm=False``) encoder."""
+    (``num_cls=1, pixel_norm=False``) encoder; ``proj_out=None``: no
+    attention-pooling projector (InternVideo2's stage-1 models)."""
     tokens = frames * (size // patch) ** 2
     out = {
         f'{prefix}cls_token': (1, num_cls, width),
@@ -96,9 +97,11 @@ def internvideo_layout(width, depth, mlp, frames, size, proj_out, *,
         out[f'{prefix}patch_embed.norm.weight'] = (width, )
     out.update(_blocks(prefix, width, depth, mlp, rms=True, qk_norm=True,
                        layer_scale=True, qkv_bias='none'))
-    out.update(_attention_pool(f'{prefix}clip_projector.', width, proj_out))
+    if proj_out is not None:
+        out.update(_attention_pool(f'{prefix}clip_projector.', width,
+                                   proj_out))
     if decoder:  # distillation decoders, not part of the encoder
-        out[f'{prefix}clip_decoder.0.head.weight'] = (proj_out, width)
+        out[f'{prefix}clip_decoder.0.head.weight'] = (768, width)
         out[f'{prefix}clip_decoder.0.norm.weight'] = (width, )
     return out
 
@@ -181,6 +184,13 @@ RELEASES = {
     'vjepa2_vit-large-p16': ('vjepa2', dict(
         width=1024, depth=24, mlp=4096, patch=16, tubelet=2)),
 }
+
+#: InternVideo2 ViT-B/14 stage 1 (distilled from InternVideo2-1B; the
+#: single-modality pre-training model: distillation decoders, no projector),
+#: the frozen target of the Table 3 ablation
+#: configs/ivnext/ablations/stage2_vitb_internvideo2-target.py.
+INTERNVIDEO2_S1_VITB = ('internvideo2', dict(
+    width=768, depth=12, mlp=3072, frames=8, size=224))
 
 #: The same layouts at test size (width 64, 2 blocks, 4 heads).
 TINY_ARCH = dict(embed_dims=64, num_layers=2, num_heads=4,

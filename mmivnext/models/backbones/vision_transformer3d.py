@@ -568,6 +568,7 @@ class VisionTransformer3D(BaseModule):
                   f'({len(state)} tensors, strict).', logger='current')
 
     def _check_exported_architecture(self, filename: str) -> None:
+        # Also called by FrozenVideoTeacher, which loads its encoder itself.
         """Compare this encoder with the architecture JSON of an exported
         encoder (``X.json`` beside ``X.safetensors``), if there is one.
 
