@@ -14,7 +14,7 @@ from typing import Mapping, Optional
 
 import torch
 from mmengine.config import Config
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from mmivnext.models.backbones import VisionTransformer3D
 
@@ -31,6 +31,22 @@ RESET_OPTIONS = dict(
 #: Config keys that are not ``VisionTransformer3D`` arguments of the weights.
 DROPPED_KEYS = ('type', 'init_cfg')
 BACKBONE_TYPES = ('VisionTransformer3D', 'mmivnext.VisionTransformer3D')
+
+
+def read_source_weights(path: str) -> Mapping:
+    """A released checkpoint as it is stored: ``.safetensors``, or a torch
+    file read with ``weights_only=True`` (no pickled code runs).
+
+    Raises:
+        ValueError: The file holds no dict (e.g. a pickled model object).
+    """
+    if path.endswith('.safetensors'):
+        return load_file(path)
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    if not isinstance(state, Mapping):
+        raise ValueError(f'{path}: holds a {type(state).__name__}, not a '
+                         f'checkpoint dict')
+    return state
 
 
 def block_architecture(state_dict: Mapping, heads_by_width: Mapping,

@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.utils.encoder_export import (block_architecture, check_fits,
                                            exported_json_path,
+                                           read_source_weights,
                                            write_exported_encoder)
 
 ARCH = dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=96)
@@ -43,3 +44,17 @@ def test_writer_checks_the_fit_and_writes_the_pair(tmp_path):
     with pytest.raises(ValueError, match='unexpected.*fc_norm'):
         check_fits(arch, {**weights(), 'fc_norm.weight': torch.ones(64)})
     assert exported_json_path('enc.pth') is None
+
+
+def test_read_source_weights(tmp_path):
+    state_dict = {'a': torch.ones(2)}
+    torch.save({'model': state_dict}, tmp_path / 'ckpt.pth')
+    assert read_source_weights(str(tmp_path / 'ckpt.pth'))['model'].keys() \
+        == state_dict.keys()
+    torch.save(torch.ones(2), tmp_path / 'tensor.pth')
+    with pytest.raises(ValueError, match=r'tensor\.pth: holds a Tensor'):
+        read_source_weights(str(tmp_path / 'tensor.pth'))
+    # weights_only: a pickled object that is not plain data is refused.
+    torch.save({'model': torch.nn.Linear(2, 2)}, tmp_path / 'module.pth')
+    with pytest.raises(Exception, match='[Ww]eights only'):
+        read_source_weights(str(tmp_path / 'module.pth'))

@@ -48,10 +48,10 @@ from typing import Mapping, Optional, Tuple
 
 import mmivnext  # noqa: F401  (safetensors loading through MMEngine)
 import torch
-from safetensors.torch import load_file
 
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.utils.encoder_export import (RESET_OPTIONS, block_architecture,
+                                           read_source_weights,
                                            write_exported_encoder)
 
 
@@ -243,14 +243,10 @@ def architecture(state_dict: Mapping, num_heads: Optional[int] = None,
 def load_state_dict(path: str) -> Mapping:
     """Weights of a ``.safetensors`` or torch file, unwrapped from the
     ``module`` / ``model`` / ``state_dict`` entry of a checkpoint."""
-    if path.endswith('.safetensors'):
-        return load_file(path)
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    state = read_source_weights(path)
     for key in CONTAINER_KEYS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
-    if not isinstance(state, Mapping):
-        raise ValueError('not a state dict (a dict of tensors)')
     return state
 
 

@@ -61,10 +61,10 @@ from collections import OrderedDict
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import torch
-from safetensors.torch import load_file
 
 from mmivnext.models.utils.pos_embed import get_1d_sinusoid_table
 from mmivnext.utils.encoder_export import (RESET_OPTIONS, block_architecture,
+                                           read_source_weights,
                                            write_exported_encoder)
 
 
@@ -229,13 +229,6 @@ def architecture(state_dict: Mapping, num_frames: int = 16,
     return json.loads(json.dumps(arch))  # plain ints, lists
 
 
-def load_state_dict(path: str) -> Mapping:
-    """Read ``.safetensors``, or a torch file with ``weights_only=True``."""
-    if path.endswith('.safetensors'):
-        return load_file(path)
-    return torch.load(path, map_location='cpu', weights_only=True)
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Convert a VideoMAE v2 ViT to VisionTransformer3D '
@@ -261,7 +254,7 @@ def main(argv=None) -> tuple:
     if not osp.isfile(args.src):
         raise SystemExit(f'error: {args.src}: no such file')
     try:
-        source = unwrap(load_state_dict(args.src))
+        source = unwrap(read_source_weights(args.src))
         learnable = 'pos_embed' in source or 'encoder.pos_embed' in source
         state_dict = convert(source, args.num_frames, args.img_size)
         arch = architecture(state_dict, args.num_frames, args.img_size,

@@ -58,10 +58,9 @@ import re
 from collections import OrderedDict
 from typing import Mapping, Optional, Sequence, Union
 
-import torch
-from safetensors.torch import load_file
 
 from mmivnext.utils.encoder_export import (RESET_OPTIONS, block_architecture,
+                                           read_source_weights,
                                            write_exported_encoder)
 
 
@@ -202,13 +201,6 @@ def architecture(state_dict: Mapping, num_frames: int = 64,
     return json.loads(json.dumps(arch))  # plain ints, lists
 
 
-def load_state_dict(path: str) -> Mapping:
-    """Read ``.safetensors``, or a torch file with ``weights_only=True``."""
-    if path.endswith('.safetensors'):
-        return load_file(path)
-    return torch.load(path, map_location='cpu', weights_only=True)
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Convert a V-JEPA 2 video encoder to VisionTransformer3D '
@@ -238,7 +230,7 @@ def main(argv=None) -> tuple:
     if not osp.isfile(args.src):
         raise SystemExit(f'error: {args.src}: no such file')
     try:
-        state_dict = convert(load_state_dict(args.src), args.checkpoint_key)
+        state_dict = convert(read_source_weights(args.src), args.checkpoint_key)
         arch = architecture(state_dict, args.num_frames, args.img_size,
                             args.num_heads)
         json_path = write_exported_encoder(
