@@ -8,6 +8,10 @@ Examples::
     # a config's model.backbone + a runner checkpoint, an mmaction2 list
     python tools/extract_features.py val_list.txt OUT_DIR --data-root videos \\
         --config CONFIG --checkpoint CKPT --pooled cls --format npy
+    # an image model of transformers, frame by frame (the zoo's SigLIP 2 /
+    # DINO baselines: mmivnext.PerFrameImageEncoder)
+    python tools/extract_features.py VIDEO_DIR OUT_DIR \\
+        --image-encoder google/siglip2-large-patch16-256 --pooled --tokens
 
 **Input.** A folder, scanned recursively for video files (``--exts``), or an
 mmaction2-style list file (``"<path> [label]"`` per line, paths relative to
@@ -29,9 +33,11 @@ and/or ``tokens``; or ``train/a.pooled.npy`` and ``train/a.tokens.npy``):
 
 - ``pooled`` (``--pooled [mean|cls|projected]``): ``[C]``, the mean of the
   patch tokens, the mean of the cls tokens, or the encoder's projector
-  (``[D]``, or ``[Q, D]`` with several queries);
+  (``[D]``, or ``[Q, D]`` with several queries); image encoders give the
+  mean only;
 - ``tokens`` (``--tokens``): the last layer's patch tokens as a grid
-  ``[T', H', W', C]``.
+  ``[T', H', W', C]`` (``T' = T`` frames for image encoders, each frame
+  resized to the model's size: ``--image-size``, default its own).
 
 Arrays are float32 (also with ``--amp``, bf16 autocast on CUDA).
 
@@ -56,7 +62,7 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import mmivnext  # noqa: F401  (applies the upstream fixes before mmaction)
 import numpy as np
@@ -68,7 +74,8 @@ from tqdm import tqdm
 
 from mmivnext.datasets.video_dataset import (UnlabeledVideoDataset,
                                              VideoReadError)
-from mmivnext.models.backbones import VisionTransformer3D
+from mmivnext.models.backbones import (PerFrameImageEncoder,
+                                       VisionTransformer3D)
 from mmivnext.models.teachers.frozen_video_teacher import \
     read_encoder_state_dict
 from mmivnext.utils.encoder_export import (encoder_architecture,
@@ -282,13 +289,27 @@ def load_config_encoder(config: str, checkpoint: str,
     return encoder
 
 
+def load_image_encoder(pretrained: str, mean: Sequence[float],
+                       std: Sequence[float],
+                       image_size: Optional[int] = None) -> PerFrameImageEncoder:
+    """A transformers image model (hub id or folder) applied per frame, fed
+    clips normalised with ``mean`` / ``std`` (it renormalises them with its
+    own statistics)."""
+    return PerFrameImageEncoder(pretrained=pretrained, out_type='raw',
+                                input_mean=mean, input_std=std,
+                                image_size=image_size)
+
+
 @torch.no_grad()
-def encode(encoder: VisionTransformer3D, clips: torch.Tensor,
-           pooled: Optional[str], tokens: bool) -> Dict[str, torch.Tensor]:
+def encode(encoder: Union[VisionTransformer3D, PerFrameImageEncoder],
+           clips: torch.Tensor, pooled: Optional[str],
+           tokens: bool) -> Dict[str, torch.Tensor]:
     """Pooled vectors and/or token grids of normalised clips.
 
     Args:
-        encoder (VisionTransformer3D): With ``out_type='raw'``, one output.
+        encoder (VisionTransformer3D | PerFrameImageEncoder): With
+            ``out_type='raw'``, one output. An image encoder has no cls
+            tokens or projector here: ``pooled`` must be ``'mean'``.
         clips (Tensor): ``[B, C, T, H, W]``, normalised.
         pooled (str, optional): One of :data:`POOL_CHOICES`, or None.
         tokens (bool): Return the patch-token grid.
@@ -297,9 +318,13 @@ def encode(encoder: VisionTransformer3D, clips: torch.Tensor,
         dict: ``pooled`` ``[B, C]`` (``[B, D]`` / ``[B, Q, D]`` projected)
         and/or ``tokens`` ``[B, T', H', W', C]``.
     """
-    grid = encoder._check_inputs(clips)  # (T', H', W')
+    if isinstance(encoder, PerFrameImageEncoder):
+        grid = (clips.shape[2], *encoder.token_grid)  # (T, h, w)
+        n_cls = 0
+    else:
+        grid = encoder._check_inputs(clips)  # (T', H', W')
+        n_cls = encoder.num_cls_tokens
     x = encoder(clips)  # [B, num_cls + N, C]
-    n_cls = encoder.num_cls_tokens
     out = {}
     if pooled == 'mean':
         out['pooled'] = x[:, n_cls:].mean(dim=1)  # [B, C]
@@ -429,8 +454,8 @@ def parse_args(argv=None):
                         "are relative to (default: the list file's folder)")
     parser.add_argument('--exts', nargs='+', default=list(VIDEO_EXTS),
                         help='video suffixes taken from a folder')
-    enc = parser.add_argument_group('encoder (--encoder, or --config with '
-                                    '--checkpoint)')
+    enc = parser.add_argument_group('encoder (--encoder, --config with '
+                                    '--checkpoint, or --image-encoder)')
     enc.add_argument('--encoder', help='exported encoder X.safetensors '
                      '(export_encoder.py), with X.json beside it')
     enc.add_argument('--config', help='config whose model.backbone is the '
@@ -438,6 +463,12 @@ def parse_args(argv=None):
     enc.add_argument('--checkpoint', help='checkpoint of --config')
     enc.add_argument('--prefix', default='backbone.', help='encoder key '
                      "prefix in --checkpoint (default: 'backbone.')")
+    enc.add_argument('--image-encoder', metavar='PRETRAINED',
+                     help='a transformers image model (SigLIP / SigLIP 2 / '
+                     'DINOv2 / DINOv3 hub id or local folder) run on every '
+                     'frame (mmivnext.PerFrameImageEncoder)')
+    enc.add_argument('--image-size', type=int, help='side of the frames the '
+                     "image encoder sees (default: the checkpoint's)")
     pre = parser.add_argument_group('preprocessing')
     pre.add_argument('--num-frames', type=int, default=16,
                      help='frames per clip (default: 16)')
@@ -475,11 +506,19 @@ def parse_args(argv=None):
     run.add_argument('--amp', action='store_true',
                      help='bf16 autocast (CUDA only); outputs stay float32')
     args = parser.parse_args(argv)
-    if args.encoder is None and (args.config is None
-                                 or args.checkpoint is None):
-        parser.error('give --encoder, or --config and --checkpoint')
-    if args.encoder is not None and (args.config or args.checkpoint):
-        parser.error('give either --encoder or --config/--checkpoint')
+    sources = [args.encoder is not None,
+               args.config is not None or args.checkpoint is not None,
+               args.image_encoder is not None]
+    if sum(sources) != 1:
+        parser.error('give one encoder: --encoder, --config and --checkpoint, '
+                     'or --image-encoder')
+    if sources[1] and (args.config is None or args.checkpoint is None):
+        parser.error('--config needs --checkpoint, and --checkpoint --config')
+    if args.image_size is not None and not sources[2]:
+        parser.error('--image-size is for --image-encoder')
+    if sources[2] and args.pooled not in (None, 'mean'):
+        parser.error(f'--pooled {args.pooled}: an image encoder gives the '
+                     'mean of its patch tokens only (--pooled mean)')
     if args.pooled is None and not args.tokens:
         parser.error('nothing to save: give --pooled and/or --tokens')
     for name in ('num_frames', 'num_clips', 'short_side', 'crop_size',
@@ -513,6 +552,7 @@ def main(argv=None) -> dict:
         config=osp.abspath(args.config) if args.config else None,
         checkpoint=osp.abspath(args.checkpoint) if args.checkpoint else None,
         prefix=args.prefix if args.config else None,
+        image_encoder=args.image_encoder, image_size=args.image_size,
         pipeline=pipeline, mean=list(args.mean), std=list(args.std),
         pooled=args.pooled, tokens=args.tokens, format=args.format,
         amp=args.amp))
@@ -530,6 +570,9 @@ def main(argv=None) -> dict:
 
     if args.encoder:
         encoder = load_exported_encoder(args.encoder)
+    elif args.image_encoder:
+        encoder = load_image_encoder(args.image_encoder, args.mean, args.std,
+                                     args.image_size)
     else:
         encoder = load_config_encoder(args.config, args.checkpoint,
                                       args.prefix)

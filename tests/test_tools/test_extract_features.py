@@ -225,3 +225,44 @@ def test_refusals(demo_videos, encoder_file, tmp_path):
         extract.main([demo_videos['val_list'], str(tmp_path / 'x'),
                       '--encoder', str(tmp_path / 'missing.safetensors'),
                       '--pooled'] + PRE)
+
+
+def test_image_encoder_per_frame(demo_videos, tmp_path, capsys):
+    """--image-encoder: a transformers image model on every frame (the zoo's
+    SigLIP 2 / DINO baselines), equal to PerFrameImageEncoder run on the
+    pipeline's clip; only the mean can be pooled."""
+    from mmivnext.models.backbones import PerFrameImageEncoder
+    from mmivnext.utils.demo_models import save_tiny_siglip
+    siglip = save_tiny_siglip(str(tmp_path / 'siglip'), hidden_size=32,
+                              num_heads=2, image_size=32)
+    out = str(tmp_path / 'out')
+    extract.main([demo_videos['val_list'], out, '--image-encoder', siglip,
+                  '--pooled', '--tokens'] + PRE)
+    record = read_manifest(out)[0]
+    # 4 frames of 28 px, each resized to the model's 32 px: 2 x 2 tokens.
+    assert record['shapes'] == dict(pooled=[32], tokens=[4, 2, 2, 32])
+    arrays = load_file(osp.join(out, record['outputs']['tokens']))
+
+    pipeline = extract.build_pipeline(extract.pipeline_cfg(
+        num_frames=4, num_clips=1, short_side=32, crop_size=28))
+    imgs = pipeline(dict(filename=record['filename'], start_index=0,
+                         modality='RGB'))['imgs']
+    mean = torch.tensor(extract.IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+    std = torch.tensor(extract.IMAGENET_STD).view(1, 3, 1, 1, 1)
+    clips = (torch.from_numpy(imgs).float() - mean) / std
+    encoder = PerFrameImageEncoder(pretrained=siglip, out_type='featmap')
+    with torch.no_grad():
+        featmap = encoder(clips)[0]  # [C, T, h, w]
+    assert_close(arrays['tokens'], featmap.permute(1, 2, 3, 0))
+    assert_close(arrays['pooled'], featmap.mean(dim=(1, 2, 3)))
+    for pooled in ('cls', 'projected'):
+        with pytest.raises(SystemExit):
+            extract.main([demo_videos['val_list'], str(tmp_path / pooled),
+                          '--image-encoder', siglip, '--pooled', pooled]
+                         + PRE)
+        assert 'mean of its patch tokens only' in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # two encoders
+        extract.main([demo_videos['val_list'], str(tmp_path / 'two'),
+                      '--image-encoder', siglip, '--encoder', 'x.safetensors',
+                      '--pooled'] + PRE)
+    assert 'give one encoder' in capsys.readouterr().err
