@@ -10,8 +10,6 @@ import socket
 import pytest
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import nn
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import \
     CheckpointWrapper
@@ -20,44 +18,18 @@ from torch.distributed.fsdp import FullyShardedDataParallel
 from mmivnext.engine.strategies import (AnyDeviceFSDPStrategy, classes_named,
                                         move_frozen_teachers)
 from mmivnext.engine.strategies.fsdp_strategy import _sharded_clip_grad_norm
-from mmivnext.models.backbones import VisionTransformer3D
-from mmivnext.models.teachers import BaseFrozenTeacher, FrozenVideoTeacher
+from mmivnext.models.teachers import BaseFrozenTeacher
+from tiny_stage2_helpers import (TinyStage2, make_encoder,
+                                 write_stage1_checkpoint)
 
-TINY = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
-ENCODER = dict(arch=TINY, img_size=28, num_frames=4)
 BLOCK = 'TransformerEncoderLayer'
-
-
-def make_encoder(seed):
-    torch.manual_seed(seed)
-    encoder = VisionTransformer3D(**ENCODER)
-    encoder.init_weights()
-    return encoder
 
 
 @pytest.fixture(scope='module')
 def ckpt(tmp_path_factory):
     """A fake Stage-1 checkpoint: encoder weights under ``backbone.``."""
-    path = tmp_path_factory.mktemp('stage1') / 'stage1.pth'
-    state_dict = {f'backbone.{k}': v
-                  for k, v in make_encoder(0).state_dict().items()}
-    torch.save(dict(meta=dict(), state_dict=state_dict), path)
-    return str(path)
-
-
-class TinyStage2(BaseModel):
-    """Student encoder regressing a frozen teacher's tokens (``2 - 2 cos``)."""
-
-    def __init__(self, ckpt):
-        super().__init__()
-        self.backbone = make_encoder(5)
-        self.teacher = FrozenVideoTeacher(dict(ENCODER), ckpt)
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        inputs = torch.stack(inputs)  # [B, 3, 4, 28, 28]
-        pred = F.normalize(self.backbone(inputs)[:, 4:], dim=-1)
-        target = self.teacher(inputs)  # [B, N, C]
-        return dict(loss=(2 - 2 * (pred * target).sum(-1)).mean())
+    return write_stage1_checkpoint(
+        tmp_path_factory.mktemp('stage1') / 'stage1.pth')
 
 
 class HoldingTeacher(BaseFrozenTeacher):
