@@ -33,6 +33,25 @@ DROPPED_KEYS = ('type', 'init_cfg')
 BACKBONE_TYPES = ('VisionTransformer3D', 'mmivnext.VisionTransformer3D')
 
 
+def add_input_output_args(parser, source_help: str,
+                          source_name: str = 'src') -> None:
+    """The positional arguments of an exporting CLI: the source file
+    (``source_name``, described by ``source_help``) and ``out``."""
+    parser.add_argument(source_name, help=source_help)
+    parser.add_argument('out', help='output weights, *.safetensors; the '
+                        'architecture JSON is written next to it as *.json')
+
+
+def check_input_output(source: str, out: str) -> None:
+    """Exit with an error naming the path unless ``source`` is a file and
+    ``out`` a ``*.safetensors`` path (before any work is done)."""
+    if exported_json_path(out) is None:
+        raise SystemExit(f'error: the output must end with .safetensors, got '
+                         f'{out}')
+    if not osp.isfile(source):
+        raise SystemExit(f'error: {source}: no such file')
+
+
 def read_source_weights(path: str) -> Mapping:
     """A released checkpoint as it is stored: ``.safetensors``, or a torch
     file read with ``weights_only=True`` (no pickled code runs).

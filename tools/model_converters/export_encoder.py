@@ -29,7 +29,6 @@ last layer's raw tokens); users pass their own on top. Before writing, the
 weights are checked to fit the architecture (names and shapes).
 """
 import argparse
-import os.path as osp
 from collections import OrderedDict
 from typing import Mapping
 
@@ -38,8 +37,9 @@ import torch
 
 # The format's helpers live in the package (shared with the converters).
 from mmivnext.utils.encoder_export import (  # noqa: F401
-    BACKBONE_TYPES, DROPPED_KEYS, RESET_OPTIONS, check_fits,
-    encoder_architecture, read_backbone_cfg, write_exported_encoder)
+    BACKBONE_TYPES, DROPPED_KEYS, RESET_OPTIONS, add_input_output_args,
+    check_fits, check_input_output, encoder_architecture, read_backbone_cfg,
+    write_exported_encoder)
 
 
 def convert(state_dict: Mapping, prefix: str = 'backbone.') -> 'OrderedDict':
@@ -71,10 +71,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Export the encoder of a checkpoint as safetensors plus '
         'a JSON of its VisionTransformer3D arguments.')
-    parser.add_argument('checkpoint', help='runner or stage1_to_stage2 '
-                        'checkpoint (.pth)')
-    parser.add_argument('out', help='output weights, *.safetensors; the JSON '
-                        'is written next to it as *.json')
+    add_input_output_args(parser, 'runner or stage1_to_stage2 checkpoint '
+                          '(.pth)', source_name='checkpoint')
     parser.add_argument('--config', help="config whose model.backbone is the "
                         "encoder (default: the checkpoint's meta['cfg'])")
     parser.add_argument('--prefix', default='backbone.',
@@ -84,11 +82,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> tuple:
     args = parse_args(argv)
-    if not args.out.endswith('.safetensors'):
-        raise SystemExit(f'error: the output must end with .safetensors, got '
-                         f'{args.out}')
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'error: {args.checkpoint}: no such file')
+    check_input_output(args.checkpoint, args.out)
     checkpoint = torch.load(args.checkpoint, map_location='cpu',
                             weights_only=True)
     try:

@@ -41,7 +41,6 @@ embedding variant (``pos_embed_spatial`` / ``pos_embed_temporal``) is not
 supported.
 """
 import argparse
-import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Mapping, Optional, Tuple
@@ -50,7 +49,10 @@ import mmivnext  # noqa: F401  (safetensors loading through MMEngine)
 import torch
 
 from mmivnext.models.backbones import VisionTransformer3D
-from mmivnext.utils.encoder_export import (RESET_OPTIONS, block_architecture,
+from mmivnext.utils.encoder_export import (RESET_OPTIONS,
+                                           add_input_output_args,
+                                           block_architecture,
+                                           check_input_output,
                                            read_source_weights,
                                            write_exported_encoder)
 
@@ -268,10 +270,8 @@ def write(state_dict: Mapping, arch: dict, out: str, source: str) -> str:
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Arguments shared with ``internvideo_next_to_mmivnext``."""
-    parser.add_argument('src', help='source weights (.safetensors, or a '
-                        'torch file read with weights_only=True)')
-    parser.add_argument('out', help='output weights, *.safetensors; the JSON '
-                        'is written next to it as *.json')
+    add_input_output_args(parser, 'source weights (.safetensors, or a torch '
+                          'file read with weights_only=True)')
     parser.add_argument('--prefix', help='encoder key prefix, e.g. '
                         f'vision_encoder. (default: the first of {PREFIXES} '
                         'with a cls_token)')
@@ -294,11 +294,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> tuple:
     args = parse_args(argv)
-    if not args.out.endswith('.safetensors'):
-        raise SystemExit(f'error: the output must end with .safetensors, got '
-                         f'{args.out}')
-    if not osp.isfile(args.src):
-        raise SystemExit(f'error: {args.src}: no such file')
+    check_input_output(args.src, args.out)
     try:
         source = load_state_dict(args.src)
         prefix = find_prefix(source) if args.prefix is None else args.prefix

@@ -306,11 +306,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> tuple:
     args = parse_args(argv)
-    if not args.out.endswith('.safetensors'):
-        raise SystemExit(f'error: the output must end with .safetensors, got '
-                         f'{args.out}')
-    if not osp.isfile(args.src):
-        raise SystemExit(f'error: {args.src}: no such file')
+    iv2.check_input_output(args.src, args.out)
     try:
         source = iv2.load_state_dict(args.src)
         prefix = iv2.find_prefix(source) if args.prefix is None \

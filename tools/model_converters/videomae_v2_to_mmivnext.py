@@ -55,7 +55,6 @@ given. Any other key is an error that names it.
 """
 import argparse
 import json
-import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Mapping, Optional, Sequence, Tuple, Union
@@ -63,7 +62,10 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 import torch
 
 from mmivnext.models.utils.pos_embed import get_1d_sinusoid_table
-from mmivnext.utils.encoder_export import (RESET_OPTIONS, block_architecture,
+from mmivnext.utils.encoder_export import (RESET_OPTIONS,
+                                           add_input_output_args,
+                                           block_architecture,
+                                           check_input_output,
                                            read_source_weights,
                                            write_exported_encoder)
 
@@ -233,10 +235,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Convert a VideoMAE v2 ViT to VisionTransformer3D '
         'safetensors plus an architecture JSON.')
-    parser.add_argument('src', help='VideoMAE v2 checkpoint (.pth / .pt / '
-                        '.safetensors)')
-    parser.add_argument('out', help='output weights, *.safetensors; the JSON '
-                        'is written next to it as *.json')
+    add_input_output_args(parser, 'VideoMAE v2 checkpoint (.pth / .pt / '
+                          '.safetensors)')
     parser.add_argument('--num-frames', type=int, default=16,
                         help='input frames of the position table (default 16)')
     parser.add_argument('--img-size', type=int, default=224,
@@ -248,11 +248,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> tuple:
     args = parse_args(argv)
-    if not args.out.endswith('.safetensors'):
-        raise SystemExit(f'error: the output must end with .safetensors, got '
-                         f'{args.out}')
-    if not osp.isfile(args.src):
-        raise SystemExit(f'error: {args.src}: no such file')
+    check_input_output(args.src, args.out)
     try:
         source = unwrap(read_source_weights(args.src))
         learnable = 'pos_embed' in source or 'encoder.pos_embed' in source

@@ -53,13 +53,15 @@ with 22 heads, ViT-G ``vit_gigantic_xformers``) unless ``--num-heads`` is given
 """
 import argparse
 import json
-import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Mapping, Optional, Sequence, Union
 
 
-from mmivnext.utils.encoder_export import (RESET_OPTIONS, block_architecture,
+from mmivnext.utils.encoder_export import (RESET_OPTIONS,
+                                           add_input_output_args,
+                                           block_architecture,
+                                           check_input_output,
                                            read_source_weights,
                                            write_exported_encoder)
 
@@ -205,10 +207,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Convert a V-JEPA 2 video encoder to VisionTransformer3D '
         'safetensors plus an architecture JSON.')
-    parser.add_argument('src', help='V-JEPA 2 checkpoint (.pt / .pth / '
-                        '.safetensors)')
-    parser.add_argument('out', help='output weights, *.safetensors; the JSON '
-                        'is written next to it as *.json')
+    add_input_output_args(parser, 'V-JEPA 2 checkpoint (.pt / .pth / '
+                          '.safetensors)')
     parser.add_argument('--checkpoint-key', default='target_encoder',
                         choices=CHECKPOINT_KEYS,
                         help='encoder entry of the checkpoint (default '
@@ -224,11 +224,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> tuple:
     args = parse_args(argv)
-    if not args.out.endswith('.safetensors'):
-        raise SystemExit(f'error: the output must end with .safetensors, got '
-                         f'{args.out}')
-    if not osp.isfile(args.src):
-        raise SystemExit(f'error: {args.src}: no such file')
+    check_input_output(args.src, args.out)
     try:
         state_dict = convert(read_source_weights(args.src), args.checkpoint_key)
         arch = architecture(state_dict, args.num_frames, args.img_size,
