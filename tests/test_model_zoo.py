@@ -10,6 +10,7 @@ changes nothing but the encoder of the benchmark's protocol config.
   model (sizes shrunk), which then encodes a clip of the protocol's shape.
 """
 import glob
+import json
 import os.path as osp
 import subprocess
 import sys
@@ -201,6 +202,9 @@ def tiny_encoders(tmp_path_factory):
         hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, patch_size=16, image_size=32,
         num_register_tokens=2)).save_pretrained(str(root / 'dinov3'))
+    with open(root / 'dinov3' / 'preprocessor_config.json', 'w') as f:
+        json.dump(dict(image_mean=[0.485, 0.456, 0.406],
+                       image_std=[0.229, 0.224, 0.225]), f)
     out['dinov3_vit-large-p16'] = str(root / 'dinov3')
     return out
 

@@ -178,8 +178,10 @@ class PerFrameImageEncoder(BaseModule):
             raise ValueError(f'input_mean and input_std need {channels} '
                              f'values, got {len(input_mean)} and '
                              f'{len(input_std)}')
+        # DINO's statistics have no default: its checkpoints ship them.
         model_mean, model_std, resample = read_image_statistics(
-            pretrained, 'PerFrameImageEncoder')
+            pretrained, 'PerFrameImageEncoder',
+            siglip_defaults=not self.is_dino)
         self.interpolation = interpolation or resample or 'bicubic'
         for name, value in (('input_mean', input_mean),
                             ('input_std', input_std),

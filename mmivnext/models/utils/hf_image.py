@@ -102,7 +102,9 @@ def load_pretrained_strict(pretrained: str,
 
 def read_image_statistics(
         pretrained: str,
-        owner: str) -> Tuple[Tuple[float, ...], Tuple[float, ...], Optional[str]]:
+        owner: str,
+        siglip_defaults: bool = True
+) -> Tuple[Tuple[float, ...], Tuple[float, ...], Optional[str]]:
     """Normalisation and resize mode of a checkpoint's image processor.
 
     Read from ``preprocessor_config.json`` (``image_mean``, ``image_std``,
@@ -110,11 +112,14 @@ def read_image_statistics(
     turned into the statistics of 0-255 pixels: the model sees ``(pixel *
     rescale_factor - image_mean) / image_std = (pixel - mean) / std``.
     Without the file: SigLIP's statistics (:data:`SIGLIP_MEAN`,
-    :data:`SIGLIP_STD`) and no resize mode.
+    :data:`SIGLIP_STD`) and no resize mode, or an error with
+    ``siglip_defaults=False`` (models whose statistics have no default).
 
     Args:
         pretrained (str): Hub id or local folder of the checkpoint.
         owner (str): Name of the caller that starts the error message.
+        siglip_defaults (bool): Whether a checkpoint without the file takes
+            SigLIP's statistics (else it is refused). Defaults to True.
 
     Returns:
         tuple: ``(mean, std, mode)``: per-channel ``mean`` and ``std`` in
@@ -125,6 +130,8 @@ def read_image_statistics(
     Raises:
         ValueError: ``resample`` is a PIL code other than bilinear (2) or
             bicubic (3).
+        FileNotFoundError: No ``preprocessor_config.json`` and
+            ``siglip_defaults=False``.
     """
     path = cached_file(pretrained, 'preprocessor_config.json',
                        _raise_exceptions_for_missing_entries=False)
@@ -132,6 +139,11 @@ def read_image_statistics(
     if path is not None:
         with open(path, encoding='utf-8') as file:
             cfg = json.load(file)
+    elif not siglip_defaults:
+        raise FileNotFoundError(
+            f'{owner}: {pretrained!r} has no preprocessor_config.json, so '
+            f'its image normalisation is unknown; save the image processor '
+            f'next to the model (save_pretrained)')
     mean = cfg.get('image_mean', SIGLIP_MEAN)
     std = cfg.get('image_std', SIGLIP_STD)
     if not cfg.get('do_normalize', True):

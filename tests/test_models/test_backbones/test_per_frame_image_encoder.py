@@ -248,3 +248,14 @@ def test_recognizer3d_with_attentive_probe(ckpts):
     with torch.no_grad():
         preds = recognizer.test_step(batch())
     assert len(preds) == 2 and preds[0].pred_score.shape == (3, )
+
+
+def test_dino_without_its_statistics_is_refused(tmp_path):
+    """DINO's normalisation has no default (SigLIP's would be wrong): a
+    folder without preprocessor_config.json is refused, naming it."""
+    torch.manual_seed(0)
+    path = _save(DINOv3ViTModel(DINOv3ViTConfig(
+        image_size=32, num_register_tokens=2, **TINY)), tmp_path / 'dino')
+    with pytest.raises(FileNotFoundError,
+                       match='dino.*no preprocessor_config.json'):
+        PerFrameImageEncoder(pretrained=path)
