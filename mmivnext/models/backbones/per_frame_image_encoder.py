@@ -42,7 +42,8 @@ from ..data_preprocessors.video_pretrain_data_preprocessor import (
 from ..teachers.base_frozen_teacher import parse_teacher_dtype
 from ..utils.hf_image import (SIGLIP_MODEL_CLASSES, clips_to_model_images,
                               load_pretrained_strict, native_image_size,
-                              read_image_statistics, run_siglip_vision_model)
+                              register_normalisation,
+                              run_siglip_vision_model)
 
 #: ``model_type`` of the DINO checkpoints loaded with ``AutoModel``.
 _DINO_TYPES = ('dinov2', 'dinov2_with_registers', 'dinov3_vit')
@@ -173,24 +174,12 @@ class PerFrameImageEncoder(BaseModule):
                 f'layers)')
         self.layer = None if layer is None else layer % num_states
 
-        channels = config.num_channels
-        if len(input_mean) != channels or len(input_std) != channels:
-            raise ValueError(f'input_mean and input_std need {channels} '
-                             f'values, got {len(input_mean)} and '
-                             f'{len(input_std)}')
         # DINO's statistics have no default: its checkpoints ship them.
-        model_mean, model_std, resample = read_image_statistics(
-            pretrained, 'PerFrameImageEncoder',
+        resample = register_normalisation(
+            self, pretrained, 'PerFrameImageEncoder', input_mean, input_std,
+            config.num_channels, ('model_mean', 'model_std'),
             siglip_defaults=not self.is_dino)
         self.interpolation = interpolation or resample or 'bicubic'
-        for name, value in (('input_mean', input_mean),
-                            ('input_std', input_std),
-                            ('model_mean', model_mean),
-                            ('model_std', model_std)):
-            self.register_buffer(
-                name,
-                torch.tensor(value, dtype=torch.float32).view(1, -1, 1, 1),
-                persistent=False)
         if frozen:
             self.model.requires_grad_(False)
             self.model.eval()

@@ -550,7 +550,7 @@ class VisionTransformer3D(BaseModule):
         from mmengine.runner.checkpoint import (_load_checkpoint,
                                                 _load_checkpoint_with_prefix)
         filename, prefix = cfg['checkpoint'], cfg.get('prefix')
-        self._check_exported_architecture(filename)
+        self.check_exported_architecture(filename)
         if prefix:
             state = _load_checkpoint_with_prefix(prefix, filename,
                                                  map_location='cpu')
@@ -567,13 +567,14 @@ class VisionTransformer3D(BaseModule):
         print_log(f'VisionTransformer3D: loaded {filename} '
                   f'({len(state)} tensors, strict).', logger='current')
 
-    def _check_exported_architecture(self, filename: str) -> None:
-        # Also called by FrozenVideoTeacher, which loads its encoder itself.
+    def check_exported_architecture(self, filename: str) -> None:
         """Compare this encoder with the architecture JSON of an exported
         encoder (``X.json`` beside ``X.safetensors``), if there is one.
 
-        Strict loading catches weights of other names or shapes, but not
-        options that change no shape (head count, norm types and eps, QK
+        Called when a ``Pretrained`` init_cfg loads, and by loaders that load
+        the weights themselves (``FrozenVideoTeacher``). Strict loading
+        catches weights of other names or shapes, but not options that
+        change no shape (head count, norm types and eps, QK
         norm across heads, position embedding type...): those are compared
         here through :meth:`structural_args`.
 
@@ -608,7 +609,7 @@ class VisionTransformer3D(BaseModule):
         ones at random (the position embedding is resized to this model's
         grid by the load pre-hook). An exported encoder's architecture JSON
         (``X.json`` beside ``X.safetensors``) must agree with this encoder's
-        arguments, sizes aside (:meth:`_check_exported_architecture`).
+        arguments, sizes aside (:meth:`check_exported_architecture`).
         Without a ``Pretrained`` init_cfg, and if no state dict was loaded:
         trunc-normal(0.02) linear weights and zero biases, unit norm weights,
         xavier-uniform patch projection (flattened),

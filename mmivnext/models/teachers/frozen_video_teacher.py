@@ -154,7 +154,7 @@ class FrozenVideoTeacher(BaseFrozenTeacher):
             raise TypeError(f'FrozenVideoTeacher needs a VisionTransformer3D '
                             f'backbone, got {type(encoder).__name__}')
         # An exported encoder's JSON must agree with `backbone` (sizes aside).
-        encoder._check_exported_architecture(checkpoint)
+        encoder.check_exported_architecture(checkpoint)
         self._load_strict(encoder, read_encoder_state_dict(checkpoint, prefix),
                           source=checkpoint)
         self.hold('encoder', encoder.to(dtype))

@@ -53,7 +53,8 @@ from ..data_preprocessors.video_pretrain_data_preprocessor import (
     IMAGENET_MEAN, IMAGENET_STD)
 from ..utils.hf_image import (SIGLIP_MODEL_CLASSES, clips_to_model_images,
                               load_pretrained_strict, native_image_size,
-                              read_image_statistics, run_siglip_vision_model)
+                              register_normalisation,
+                              run_siglip_vision_model)
 from .base_frozen_teacher import BaseFrozenTeacher, parse_teacher_dtype
 
 
@@ -188,22 +189,10 @@ class SigLIPTeacher(BaseFrozenTeacher):
                 f'{config.num_hidden_layers} layers)')
         self.layers = tuple(i % num_states for i in layers)
 
-        channels = config.num_channels
-        if len(input_mean) != channels or len(input_std) != channels:
-            raise ValueError(f'input_mean and input_std need {channels} '
-                             f'values, got {len(input_mean)} and '
-                             f'{len(input_std)}')
-        teacher_mean, teacher_std, resample = read_image_statistics(
-            pretrained, 'SigLIPTeacher')
+        resample = register_normalisation(
+            self, pretrained, 'SigLIPTeacher', input_mean, input_std,
+            config.num_channels, ('teacher_mean', 'teacher_std'))
         self.interpolation = interpolation or resample or 'bicubic'
-        for name, value in (('input_mean', input_mean),
-                            ('input_std', input_std),
-                            ('teacher_mean', teacher_mean),
-                            ('teacher_std', teacher_std)):
-            self.register_buffer(
-                name,
-                torch.tensor(value, dtype=torch.float32).view(1, -1, 1, 1),
-                persistent=False)
 
     @property
     def has_head(self) -> bool:

@@ -7,7 +7,8 @@ from .checks import check_values
 from .hf_image import (SIGLIP_MEAN, SIGLIP_MODEL_CLASSES, SIGLIP_STD,
                        clips_to_model_images, load_pretrained_strict,
                        naflex_patchify, native_image_size,
-                       read_image_statistics, run_siglip_vision_model)
+                       read_image_statistics, register_normalisation,
+                       run_siglip_vision_model)
 from .init import init_linear_and_norm_
 from .norm import NORM_ALIASES, NORM_LAYERS, build_norm
 from .patch_embed import PatchEmbed3D, patchify_3d, unpatchify_3d
@@ -26,5 +27,6 @@ __all__ = [
     'apply_rope_3d', 'grid_positions', 'rope_3d_split', 'MLP', 'LayerScale',
     'TransformerEncoderLayer', 'SIGLIP_MEAN', 'SIGLIP_MODEL_CLASSES', 'SIGLIP_STD',
     'clips_to_model_images', 'load_pretrained_strict', 'naflex_patchify',
-    'native_image_size', 'read_image_statistics', 'run_siglip_vision_model'
+    'native_image_size', 'read_image_statistics', 'register_normalisation',
+    'run_siglip_vision_model'
 ]

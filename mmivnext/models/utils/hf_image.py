@@ -16,11 +16,11 @@ Shared by :class:`~mmivnext.models.teachers.SigLIPTeacher` and
 """
 import json
 import math
-from typing import Mapping, Optional, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from transformers import (AutoConfig, PreTrainedModel, Siglip2VisionModel,
                           SiglipVisionModel)
 from transformers.utils import cached_file
@@ -159,6 +159,53 @@ def read_image_statistics(
             f'resamples with PIL code {resample}; set `interpolation` to '
             f"'bilinear' or 'bicubic' explicitly")
     return mean, std, _RESAMPLE_MODES.get(resample)
+
+
+def register_normalisation(module: nn.Module, pretrained: str, owner: str,
+                           input_mean: Sequence[float],
+                           input_std: Sequence[float], channels: int,
+                           model_names: Tuple[str, str],
+                           siglip_defaults: bool = True) -> Optional[str]:
+    """Register the statistics that take clips to a checkpoint's images.
+
+    Four non-persistent float32 buffers ``[1, C, 1, 1]`` (not in the state
+    dict): ``input_mean`` / ``input_std``, the statistics the clips were
+    normalised with, and ``model_names`` (e.g. ``('model_mean',
+    'model_std')``), the checkpoint's (:func:`read_image_statistics`), as
+    :func:`clips_to_model_images` takes them.
+
+    Args:
+        module (nn.Module): Gets the buffers.
+        pretrained (str): Hub id or folder of the checkpoint.
+        owner (str): Name of the caller that starts the error messages.
+        input_mean (Sequence[float]): Per-channel mean of the clips, 0-255.
+        input_std (Sequence[float]): Per-channel std of the clips, 0-255.
+        channels (int): The model's input channels ``C``.
+        model_names (tuple[str, str]): Buffer names of the checkpoint's mean
+            and std.
+        siglip_defaults (bool): As for :func:`read_image_statistics`.
+            Defaults to True.
+
+    Returns:
+        str | None: The checkpoint's resize mode (``'bilinear'`` /
+        ``'bicubic'``), None if it names none.
+
+    Raises:
+        ValueError: ``input_mean`` / ``input_std`` do not have ``C`` values.
+    """
+    if len(input_mean) != channels or len(input_std) != channels:
+        raise ValueError(f'{owner}: input_mean and input_std need {channels} '
+                         f'values, got {len(input_mean)} and '
+                         f'{len(input_std)}')
+    model_mean, model_std, resample = read_image_statistics(
+        pretrained, owner, siglip_defaults=siglip_defaults)
+    for name, value in (('input_mean', input_mean), ('input_std', input_std),
+                        (model_names[0], model_mean),
+                        (model_names[1], model_std)):
+        module.register_buffer(
+            name, torch.tensor(value, dtype=torch.float32).view(1, -1, 1, 1),
+            persistent=False)
+    return resample
 
 
 def native_image_size(model: PreTrainedModel) -> int:
