@@ -6,7 +6,6 @@ of ``InternVideo2/single_modality/models/internvideo2.py`` and of
 ``InternVideo-Next/models/InternVideo_next.py``) at width 64, 2 blocks, 4
 heads, for 4 frames of 28 px (patch 14: a ``(4, 2, 2)`` grid).
 """
-import importlib.util
 import os.path as osp
 
 import torch
@@ -18,15 +17,6 @@ WIDTH, DEPTH, HEADS, MLP = 64, 2, 4, 256
 PATCH, FRAMES, SIZE = 14, 4, 28
 PROJ_HEADS, PROJ_OUT = 8, 32
 GRID = (FRAMES, SIZE // PATCH, SIZE // PATCH)
-
-
-def load_tool(name):
-    """Import ``tools/model_converters/<name>.py``."""
-    spec = importlib.util.spec_from_file_location(
-        f'model_converters_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def fake_state_dict(num_cls, norm_before, seed=0):

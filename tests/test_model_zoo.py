@@ -26,6 +26,7 @@ from zoo_helpers import (INTERNVIDEO2_S1_VITB, RELEASES, TINY, TINY_ARCH,
 import mmivnext  # noqa: F401
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.utils.demo_models import save_tiny_siglip
+from script_helpers import load_converter
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ENCODERS = osp.join(ROOT, 'configs', '_base_', 'encoders')
@@ -56,16 +57,6 @@ CONVERTERS = {
 }
 
 
-def load_tool(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        f'model_converters_{name}',
-        osp.join(ROOT, 'tools', 'model_converters', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def encoder_cfg(name):
     return Config.fromfile(osp.join(ENCODERS, f'{name}.py'))
 
@@ -83,7 +74,7 @@ def converted_architecture(name, device='meta'):
     architecture)``."""
     source, sizes = RELEASES[name] if isinstance(name, str) else name
     checkpoint = checkpoint_of(source, sizes, device)
-    tool = load_tool(CONVERTERS[source][0])
+    tool = load_converter(CONVERTERS[source][0])
     state_dict = tool.convert(checkpoint)
     arch_fn = tool.iv2.architecture if source == 'internvideo_next' else \
         tool.architecture

@@ -1,7 +1,6 @@
 """tools/data/build_tracking_windows.py and make_synthetic_tracking.py, run
 through their ``main``: windows of the synthetic set, and a raw 10 fps
 non-square sequence whose frames are cropped where its boxes were mapped."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -10,16 +9,13 @@ import numpy as np
 import pytest
 
 from mmivnext.datasets import VideoBoxTrackingDataset
+from script_helpers import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'data_tools_{name}', osp.join(ROOT, 'tools', 'data', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/data/{name}.py')
 
 
 def test_synthetic_set_end_to_end(tmp_path, capsys):

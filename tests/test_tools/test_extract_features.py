@@ -1,6 +1,5 @@
 """tools/extract_features.py on the demo videos with a tiny exported encoder
 (width 32, 2 layers, 2 cls tokens, 4 frames, 28 px, patch 14)."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -15,6 +14,7 @@ from torch.testing import assert_close
 
 from mmivnext.datasets.video_dataset import VideoReadError
 from mmivnext.models.backbones import VisionTransformer3D
+from script_helpers import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ARCH = dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2,
@@ -26,15 +26,7 @@ PRE = ['--num-frames', '4', '--short-side', '32', '--crop-size', '28',
        '--device', 'cpu', '--num-workers', '0']
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'extract_features', osp.join(ROOT, 'tools', 'extract_features.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-extract = load_tool()
+extract = load_script('tools/extract_features.py')
 
 
 @pytest.fixture(scope='module')

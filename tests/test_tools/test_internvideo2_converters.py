@@ -14,14 +14,14 @@ import sys
 import pytest
 import torch
 from internvideo_helpers import (HEADS, PROJ_HEADS, ROOT, SIZE, TOOLS,
-                                 fake_state_dict, load_tool,
-                                 reference_forward, video)
+                                 fake_state_dict, reference_forward, video)
+from script_helpers import load_converter
 from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 
 from mmivnext.models.backbones import VisionTransformer3D
 
-iv2 = load_tool('internvideo2_to_mmivnext')
+iv2 = load_converter('internvideo2_to_mmivnext')
 
 
 def multimodal_state_dict():

@@ -19,16 +19,17 @@ import torch
 from internvideo_helpers import (AUTHOR_HEADS, GRID, HEADS, PRED_BERT,
                                  PRED_DIMS, PRED_LAYERS, PROJ_HEADS, PROJ_OUT,
                                  ROOT, SIZE, TOOLS, WIDTH, fake_state_dict,
-                                 fake_training_module, load_tool,
-                                 reference_forward, reference_predictor, video)
+                                 fake_training_module, reference_forward,
+                                 reference_predictor, video)
+from script_helpers import load_converter
 from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.models.utils.norm import NORM_ALIASES
 
-ivnext = load_tool('internvideo_next_to_mmivnext')
-iv2 = load_tool('internvideo2_to_mmivnext')
+ivnext = load_converter('internvideo_next_to_mmivnext')
+iv2 = load_converter('internvideo2_to_mmivnext')
 TRAINING_EXTRAS = ('clip_pos_embed', 'diff_pos_embed', 'bert_mask_token',
                    'to_bert_proj.head.0.weight',
                    'selfdist_decoder.norm.weight',

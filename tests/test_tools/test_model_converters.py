@@ -5,7 +5,6 @@ the CLIs end to end on a fake Stage-1 runner checkpoint of a tiny encoder
 (width 32, 2 layers, 4 frames, 28 px).
 """
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -21,6 +20,7 @@ from torch.testing import assert_close
 
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.models.teachers import FrozenVideoTeacher
+from script_helpers import load_converter
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools', 'model_converters')
@@ -32,17 +32,9 @@ BACKBONE = dict(type='mmivnext.VisionTransformer3D', arch=TINY, img_size=28,
                 init_cfg=dict(type='Pretrained', checkpoint='unused.pth'))
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'model_converters_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-stage1_to_stage2 = load_tool('stage1_to_stage2')
-export_encoder = load_tool('export_encoder')
-publish_model = load_tool('publish_model')
+stage1_to_stage2 = load_converter('stage1_to_stage2')
+export_encoder = load_converter('export_encoder')
+publish_model = load_converter('publish_model')
 
 
 def make_encoder():

@@ -7,7 +7,6 @@ strictly, and compared with a plain-torch re-implementation of VideoMAE v2's
 forward (sinusoid table, q/v-only qkv bias, pre-norm blocks, mean pooling and
 ``fc_norm``).
 """
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -21,6 +20,7 @@ from torch.testing import assert_close
 
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.models.utils.pos_embed import get_1d_sinusoid_table
+from script_helpers import load_converter
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools', 'model_converters',
@@ -29,15 +29,7 @@ WIDTH, DEPTH, HEADS, HIDDEN = 64, 2, 4, 256
 FRAMES, SIZE, TUBELET, PATCH = 4, 32, 2, 16
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('videomae_v2_converter',
-                                                  SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = load_tool()
+tool = load_converter('videomae_v2_to_mmivnext')
 
 
 def fake_videomae_v2(layer_scale=False, mean_pooling=True, num_classes=10):

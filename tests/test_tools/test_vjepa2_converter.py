@@ -8,7 +8,6 @@ strictly, and compared with a plain-torch re-implementation of V-JEPA 2's
 forward (``VisionTransformer`` with ``use_rope=True``: ``RoPEAttention`` and
 ``rotate_queries_or_keys``, pre-norm blocks, final ``norm``).
 """
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -22,6 +21,7 @@ from torch.testing import assert_close
 
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.models.utils.rope import apply_rope_3d, rope_3d_split
+from script_helpers import load_converter
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools', 'model_converters', 'vjepa2_to_mmivnext.py')
@@ -30,14 +30,7 @@ FRAMES, SIZE, TUBELET, PATCH = 4, 32, 2, 16
 PREFIX = 'module.backbone.'
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('vjepa2_converter', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = load_tool()
+tool = load_converter('vjepa2_to_mmivnext')
 
 
 def fake_encoder(seed=0, width=WIDTH, hidden=HIDDEN):
