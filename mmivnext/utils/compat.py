@@ -27,9 +27,11 @@ Fixes, with their tests in ``tests/test_utils/test_compat.py``:
    (:func:`init_cpu_distributed`, :func:`init_cpu_process_group`).
 6. MMEngine 0.10's ``AmpOptimWrapper`` refuses to build without an accelerator
    (``mmivnext.engine.optimizers.AnyDeviceAmpOptimWrapper``).
-7. MMEngine 0.10 reads local checkpoints with ``torch.load`` only, which reads
-   ``.safetensors`` files in recent torch releases only
-   (:func:`load_safetensors_in_mmengine`).
+7. MMEngine 0.10's checkpoint loaders call ``torch.load`` without
+   ``weights_only`` (code runs from checkpoints under torch < 2.6 or
+   ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``), do not name the file in their errors
+   and read ``.safetensors`` only with recent torch
+   (:func:`load_checkpoints_weights_only`).
 8. MMEngine 0.10's ``FSDPStrategy`` cannot run without CUDA (its ``device_id``
    is ``LOCAL_RANK``; torch 2.13's FSDP then needs ``device_id=cpu``, and its
    ``offload_to_cpu`` full state dicts read freed memory on CPU), leaves
@@ -257,39 +259,98 @@ def allow_numpy_arrays_in_checkpoints() -> bool:
     return True
 
 
-#: Local paths ending in ``.safetensors`` (no ``scheme://``). MMEngine tries
-#: its loaders' prefixes in reverse lexicographic order: URL schemes (letters)
-#: come before this one, the plain local loader ('') after it.
-SAFETENSORS_PATH_PATTERN = r'(?!.*://).*\.safetensors$'
+#: MMEngine's checkpoint-loader prefixes whose loaders call ``torch.load``
+#: without ``weights_only`` (mmengine/runner/checkpoint.py). Local paths ('')
+#: and http(s) URLs get mmivnext's own loaders; the others are wrapped.
+MMENGINE_TORCH_LOAD_SCHEMES = ('pavi://', r'(\S+\:)?s3://',
+                               r'(\S+\:)?petrel://', 'modelzoo://',
+                               'torchvision://', 'open-mmlab://',
+                               'openmmlab://', 'mmcls://')
 
 
-def _load_safetensors(filename: str, map_location=None):
-    from safetensors.torch import load_file
-    device = map_location if isinstance(map_location, str) else 'cpu'
-    return load_file(filename, device=device)
+def _load_local_weights_only(filename: str, map_location=None):
+    from mmivnext.utils.checkpoint_io import load_checkpoint_file
+    return load_checkpoint_file(filename, map_location=map_location)
 
 
-def load_safetensors_in_mmengine() -> bool:
-    """Read ``.safetensors`` checkpoints in MMEngine with ``safetensors``.
+def _load_url_weights_only(filename: str, map_location=None, model_dir=None):
+    from mmengine.dist import get_dist_info
+    from torch.hub import load_state_dict_from_url
+    rank, world_size = get_dist_info()
 
-    Why: MMEngine 0.10's ``load_checkpoint`` (used by ``load_from`` and
-    ``init_cfg=dict(type='Pretrained', ...)``) reads local files with
-    ``torch.load``, which understands ``.safetensors`` files only in recent
-    torch releases, while mmivnext exports encoders as safetensors and
-    supports torch >= 2.4.
+    def load():
+        return load_state_dict_from_url(
+            filename, model_dir=model_dir, map_location=map_location,
+            progress=False, weights_only=True)
 
-    Fix: register a checkpoint loader for local ``.safetensors`` paths that
-    reads them with ``safetensors.torch.load_file`` (no pickle at all) on
-    every torch version.
+    if rank == 0:
+        checkpoint = load()  # downloads once into the hub cache
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            checkpoint = load()
+    return checkpoint
+
+
+def _forcing_weights_only(loader):
+    """``loader`` run with ``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1``, which makes
+    every ``torch.load`` without an explicit ``weights_only`` weights-only."""
+
+    def load(filename, map_location=None):
+        saved = {k: os.environ.pop(k, None) for k in (
+            'TORCH_FORCE_WEIGHTS_ONLY_LOAD', 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')}
+        os.environ['TORCH_FORCE_WEIGHTS_ONLY_LOAD'] = '1'
+        try:
+            return loader(filename, map_location=map_location)
+        finally:
+            for key, value in saved.items():
+                os.environ.pop(key, None)
+                if value is not None:
+                    os.environ[key] = value
+
+    load.weights_only = True
+    load.wrapped = loader
+    return load
+
+
+def load_checkpoints_weights_only() -> bool:
+    """Make every MMEngine checkpoint load weights-only and name the file.
+
+    Why: MMEngine 0.10's checkpoint loaders (``load_from``, ``resume``,
+    ``init_cfg=dict(type='Pretrained')``, ``_load_checkpoint``) call
+    ``torch.load`` without ``weights_only``. Under torch < 2.6, or with
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` set, that unpickles arbitrary code
+    from a checkpoint. Their errors do not name the file either (a truncated
+    ``--resume`` file gives ``PytorchStreamReader failed reading zip
+    archive``), and torch reads ``.safetensors`` files only in recent
+    releases.
+
+    Fix: local paths load through
+    :func:`mmivnext.utils.checkpoint_io.load_checkpoint_file` (``weights_only=
+    True`` passed explicitly, which no environment variable overrides;
+    ``.safetensors`` files through ``safetensors``; errors name the file);
+    http(s) URLs through ``torch.hub.load_state_dict_from_url(...,
+    weights_only=True)``; MMEngine's other schemes (pavi, s3, torchvision,
+    open-mmlab, mmcls) run with ``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1``.
 
     Returns:
-        bool: True if the loader was registered by this call.
+        bool: True if the loaders were replaced by this call.
     """
     from mmengine.runner import CheckpointLoader
-    if SAFETENSORS_PATH_PATTERN in CheckpointLoader._schemes:
+    schemes = CheckpointLoader._schemes
+    if schemes.get('') is _load_local_weights_only:
         return False
     CheckpointLoader.register_scheme(
-        prefixes=SAFETENSORS_PATH_PATTERN, loader=_load_safetensors)
+        prefixes='', loader=_load_local_weights_only, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=_load_url_weights_only,
+        force=True)
+    for prefix in MMENGINE_TORCH_LOAD_SCHEMES:
+        loader = schemes.get(prefix)
+        if loader is not None and not getattr(loader, 'weights_only', False):
+            CheckpointLoader.register_scheme(
+                prefixes=prefix, loader=_forcing_weights_only(loader),
+                force=True)
     return True
 
 
@@ -300,7 +361,7 @@ def apply_import_fixes() -> dict:
         mmaction_missing_drn=fix_mmaction_missing_drn(),
         mmaction_vindlu_import=fix_mmaction_vindlu_import(),
         numpy_in_checkpoints=allow_numpy_arrays_in_checkpoints(),
-        safetensors_in_mmengine=load_safetensors_in_mmengine(),
+        weights_only_checkpoints=load_checkpoints_weights_only(),
     )
 
 

@@ -90,7 +90,7 @@ def test_fixes_are_idempotent():
     assert not again['torchvision_cpu_import']
     assert not again['mmaction_missing_drn']
     assert not again['mmaction_vindlu_import']
-    assert not again['safetensors_in_mmengine']
+    assert not again['weights_only_checkpoints']
 
 
 def test_numpy_state_loads_weights_only(tmp_path):
@@ -205,8 +205,27 @@ def test_mmengine_reads_safetensors_without_torch_load(tmp_path, monkeypatch):
     loaded = CheckpointLoader.load_checkpoint(path, map_location='cpu')
     assert loaded.keys() == weights.keys()
     assert all(torch.equal(loaded[k], weights[k]) for k in weights)
-    # URLs and other local files keep their loaders.
-    assert CheckpointLoader._get_checkpoint_loader(
-        'https://host/x.safetensors') is not compat._load_safetensors
-    assert CheckpointLoader._get_checkpoint_loader(
-        str(tmp_path / 'x.pth')) is not compat._load_safetensors
+
+
+def test_every_mmengine_loader_is_weights_only(monkeypatch):
+    """Local files and every scheme MMEngine registers load weights-only,
+    even with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD set."""
+    from mmengine.runner import CheckpointLoader
+    schemes = CheckpointLoader._schemes
+    assert schemes[''] is compat._load_local_weights_only
+    assert schemes['https://'] is compat._load_url_weights_only
+    for prefix in compat.MMENGINE_TORCH_LOAD_SCHEMES:
+        assert getattr(schemes[prefix], 'weights_only', False), prefix
+    # A wrapped loader sees TORCH_FORCE_WEIGHTS_ONLY_LOAD=1 while it runs.
+    seen = {}
+
+    def loader(filename, map_location=None):
+        seen.update(force=os.environ.get('TORCH_FORCE_WEIGHTS_ONLY_LOAD'),
+                    no=os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'))
+        return {}
+
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    compat._forcing_weights_only(loader)('x')
+    assert seen == dict(force='1', no=None)
+    assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == '1'
+    assert 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ
