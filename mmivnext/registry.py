@@ -41,7 +41,8 @@ from mmengine.registry import Registry
 SCOPE = 'mmivnext'
 
 # Runners, loops and hooks.
-RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=SCOPE)
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=SCOPE,
+                   locations=['mmivnext.engine.runner'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE)
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,
                  locations=['mmivnext.engine.hooks'])
@@ -53,7 +54,7 @@ STRATEGIES = Registry('strategy', parent=MMENGINE_STRATEGIES, scope=SCOPE,
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE,
                     locations=['mmivnext.datasets'])
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,
-                         scope=SCOPE)
+                         scope=SCOPE, locations=['mmivnext.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE,
                       locations=['mmivnext.datasets.transforms'])
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, scope=SCOPE)

@@ -6,10 +6,12 @@ Examples::
     tools/dist_train.sh CONFIG 8            # one node, 8 processes (torchrun)
     tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR
 
-A config with a ``strategy`` (``mmivnext.AnyDeviceFSDPStrategy``,
-``DeepSpeedStrategy``, MMEngine's ``DDPStrategy``) runs with MMEngine's
-``FlexibleRunner`` (``runner_type='FlexibleRunner'``, set here if the config
-has no ``runner_type``); see ``docs/scale_out.md``. On machines without CUDA,
+Runs build ``mmivnext.Runner`` (``mmivnext.FlexibleRunner`` for a config with
+a ``strategy``: ``mmivnext.AnyDeviceFSDPStrategy``, ``DeepSpeedStrategy``,
+MMEngine's ``DDPStrategy``; see ``docs/scale_out.md``): MMEngine's runners with
+atomic checkpoints, auto-resume from the newest complete checkpoint, exact
+resume of every random state and no code run from checkpoints
+(``mmivnext/engine/runner.py``). On machines without CUDA,
 distributed runs use the gloo backend (see
 ``mmivnext.utils.compat.init_cpu_distributed``).
 """
@@ -23,9 +25,8 @@ import mmivnext  # noqa: F401  (applies the upstream fixes before mmaction)
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
-from mmengine.runner import Runner
 
-from mmivnext.registry import RUNNERS
+from mmivnext.engine.runner import build_runner
 from mmivnext.utils.compat import init_cpu_distributed
 
 
@@ -195,10 +196,7 @@ def main(argv=None):
     if init_cpu_distributed(cfg):
         print_log('No CUDA device: distributed training on CPU with gloo.',
                   logger='current')
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     # Leave the process group before exiting, so that no rank tears down a
     # communicator that another rank still uses.

@@ -7,8 +7,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20, ignore_last=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # Saves, then points last_checkpoint at it, then rotates: a job killed
+    # at any moment keeps a complete checkpoint (with mmivnext.Runner).
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=3, save_last=True),
+        type='mmivnext.AtomicCheckpointHook', interval=1, max_keep_ckpts=3,
+        save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'),
     # Checkpoints stay loadable with torch.load(weights_only=True).

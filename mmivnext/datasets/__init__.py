@@ -4,6 +4,7 @@ from .demo_videos import DEMO_CLASSES, make_demo_videos, render_demo_clip
 from .ek100_anticipation_dataset import (EpicKitchensAnticipationDataset,
                                          build_action_map, load_action_map,
                                          read_ek100_csv, save_action_map)
+from .samplers import SeededSampler
 from .synthetic_depth import make_synthetic_depth_sequences
 from .synthetic_ek100 import make_synthetic_ek100
 from .synthetic_tracking import make_synthetic_tracking
@@ -19,4 +20,4 @@ __all__ = ['EpicKitchensAnticipationDataset', 'build_action_map',
            'WindowRules', 'build_windows',
            'UnlabeledVideoDataset', 'VideoReadError', 'DEMO_CLASSES',
            'make_demo_videos', 'render_demo_clip', 'VideoDepthDataset',
-           'make_synthetic_depth_sequences']
+           'make_synthetic_depth_sequences', 'SeededSampler']

@@ -8,6 +8,7 @@ from mmengine.fileio import list_from_file
 from mmengine.logging import print_log
 
 from mmivnext.registry import DATASETS
+from mmivnext.utils.random_state import seeded_rngs
 
 #: What to do with a video the pipeline cannot read.
 ON_CORRUPT_CHOICES = ('raise', 'skip')
@@ -60,6 +61,13 @@ class UnlabeledVideoDataset(BaseActionDataset):
     instead, up to ``max_refetch`` times in a row; :attr:`num_skipped` counts
     the skips. Each DataLoader worker process holds its own copy of the
     dataset, so the count is per process; the log lines are complete.
+
+    **Seeds.** An index that carries a seed (a
+    :class:`~mmivnext.utils.random_state.SampleIndex` from
+    ``mmivnext.SeededSampler``) runs the pipeline, re-fetches included, with
+    Python's, numpy's and torch's CPU generators seeded from it and restores
+    them afterwards: the sample then depends on its seed only, which makes
+    resumed runs exact whatever the DataLoader workers.
 
     Args:
         ann_file (str): Path of the list file.
@@ -200,9 +208,14 @@ class UnlabeledVideoDataset(BaseActionDataset):
         return results
 
     def __getitem__(self, idx: int) -> dict:
-        """Sample ``idx`` after the pipeline; see the class notes on skips."""
+        """Sample ``idx`` after the pipeline; see the class notes on skips
+        and on seeds."""
         if not self._fully_initialized:
             self.full_init()
+        with seeded_rngs(getattr(idx, 'seed', None)):
+            return self._fetch(idx)
+
+    def _fetch(self, idx: int) -> dict:
         for _ in range(self.max_refetch + 1):
             try:
                 data = self.prepare_data(idx)

@@ -36,7 +36,8 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # Each index carries its sample's augmentation seed: exact resume.
+    sampler=dict(type='mmivnext.SeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_train,

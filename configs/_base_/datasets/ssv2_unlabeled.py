@@ -43,7 +43,8 @@ train_dataloader = dict(
     batch_size=32,  # per GPU: the paper's 2048 over 64 GPUs
     num_workers=8,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # Each index carries its sample's augmentation seed: exact resume.
+    sampler=dict(type='mmivnext.SeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_train,

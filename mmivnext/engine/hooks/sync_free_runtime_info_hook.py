@@ -1,5 +1,6 @@
 """Runtime info hook that reads the step's scalars on the host only when they
 are logged."""
+import math
 from collections import defaultdict
 from typing import Dict, List, Optional
 
@@ -38,21 +39,36 @@ class SyncFreeRuntimeInfoHook(RuntimeInfoHook):
     (``mmivnext.SyncFreeOptimWrapper``, ``mmivnext.AnyDeviceAmpOptimWrapper``);
     other wrappers keep logging it themselves.
 
+    **Non-finite losses stop the run** (``check_finite=True``): when the
+    values are read, a NaN or infinite loss (every key containing ``'loss'``)
+    or gradient norm raises a ``FloatingPointError`` naming the iteration and
+    the key. The check costs no extra synchronisation: it runs on the values
+    read for logging, so a bad value is found at most ``interval`` iterations
+    late. Values are also read before every checkpoint and at the end of each
+    epoch, so no checkpoint is written after a non-finite loss and the good
+    checkpoints already written are kept.
+
     Args:
         interval (int, optional): Iterations between host transfers. Defaults
             to the ``LoggerHook``'s interval, so that values are read exactly
             when they are logged; 50 if the runner has no ``LoggerHook``.
+        check_finite (bool): Stop the run on a non-finite loss or gradient
+            norm. Defaults to True.
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, interval: Optional[int] = None) -> None:
+    def __init__(self,
+                 interval: Optional[int] = None,
+                 check_finite: bool = True) -> None:
         if interval is not None and (not isinstance(interval, int)
                                      or interval < 1):
             raise ValueError(f'interval must be a positive int, got '
                              f'{interval!r}')
         self.interval = interval
+        self.check_finite = check_finite
         self._pending: List[Dict[str, Tensor]] = []
+        self._pending_iters: List[int] = []
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
@@ -76,6 +92,7 @@ class SyncFreeRuntimeInfoHook(RuntimeInfoHook):
             if hasattr(wrapper, 'pop_deferred_scalars'):
                 values.update(wrapper.pop_deferred_scalars())
         self._pending.append(values)
+        self._pending_iters.append(runner.iter)
         end_of_epoch = batch_idx + 1 == len(runner.train_dataloader)
         if (batch_idx + 1) % self.interval == 0 or \
                 (runner.iter + 1) % self.interval == 0 or end_of_epoch:
@@ -98,12 +115,31 @@ class SyncFreeRuntimeInfoHook(RuntimeInfoHook):
         host = {device: iter(torch.stack(
             [t.reshape(()).float() for t in items]).tolist())
             for device, items in tensors.items()}
-        for values in self._pending:
+        read = [{key: next(host[value.device]) if torch.is_tensor(value)
+                 else value for key, value in values.items()}
+                for values in self._pending]
+        iters, self._pending, self._pending_iters = \
+            self._pending_iters, [], []
+        if self.check_finite:
+            self._check_finite(read, iters, runner)
+        for values in read:
             for key, value in values.items():
-                if torch.is_tensor(value):
-                    value = next(host[value.device])
                 runner.message_hub.update_scalar(key, value)
-        self._pending = []
+
+    @staticmethod
+    def _check_finite(read: List[dict], iters: List[int], runner) -> None:
+        """Raise on the first non-finite loss or gradient norm."""
+        for values, it in zip(read, iters):
+            for key, value in values.items():
+                name = key.rsplit('/', 1)[-1]
+                if ('loss' in name or name == 'grad_norm') and isinstance(
+                        value, (int, float)) and not math.isfinite(value):
+                    raise FloatingPointError(
+                        f'{key} is {value} at iteration {it + 1} (epoch '
+                        f'{runner.epoch + 1}): training stopped; no '
+                        'checkpoint was written after it and the earlier ones '
+                        'are kept. Lower the learning rate or enable gradient '
+                        'clipping, then resume from the last checkpoint.')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self._pending:
