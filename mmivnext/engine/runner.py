@@ -30,10 +30,10 @@ epoch make resumed runs differ from uninterrupted ones; mmivnext's
 pretraining configs have none.
 """
 import copy
-import glob
 import inspect
 import os
 import os.path as osp
+import re
 import shutil
 import zipfile
 from typing import List, Optional, Tuple
@@ -230,8 +230,9 @@ class SafeRunnerMixin:
 
     def find_resumable_checkpoint(self) -> Optional[str]:
         """The newest complete checkpoint in the work dir (and in the folder
-        ``last_checkpoint`` points to), by modification time; logs the one
-        taken and why newer ones were skipped."""
+        ``last_checkpoint`` points to): the highest step among the files named
+        by the checkpoint hooks' ``filename_tmpl``. Logs the one taken and why
+        newer ones were skipped."""
         candidates, skipped = self._checkpoint_candidates()
         for path in candidates:
             problem = torch_checkpoint_problem(path)
@@ -249,6 +250,9 @@ class SafeRunnerMixin:
         return None
 
     def _checkpoint_candidates(self) -> Tuple[List[str], list]:
+        """Files named by a ``CheckpointHook``'s ``filename_tmpl`` (e.g.
+        ``epoch_{}.pth``), newest step first, and the problems found on the
+        way (``[(path, reason)]``)."""
         folders = {osp.abspath(self.work_dir)}
         skipped = []
         pointer = osp.join(self.work_dir, 'last_checkpoint')
@@ -260,10 +264,20 @@ class SafeRunnerMixin:
                                 'killed?)'))
             elif _is_local(named):
                 folders.add(osp.dirname(osp.abspath(named)))
-        paths = {p for folder in folders
-                 for p in glob.glob(osp.join(folder, '*.pth'))}
-        return sorted(paths, key=lambda p: (osp.getmtime(p), p),
-                      reverse=True), skipped
+        templates = {hook.filename_tmpl for hook in self.hooks
+                     if isinstance(hook, CheckpointHook)}
+        patterns = [re.compile(re.escape(t).replace(r'\{\}', r'(\d+)') + '$')
+                    for t in templates]
+        found = []
+        for folder in folders:
+            for name in os.listdir(folder) if osp.isdir(folder) else []:
+                for pattern in patterns:
+                    match = pattern.match(name)
+                    if match:
+                        path = osp.join(folder, name)
+                        found.append((int(match.group(1)),
+                                      osp.getmtime(path), path))
+        return [path for *_, path in sorted(found, reverse=True)], skipped
 
     def resume(self, filename: str, *args, **kwargs) -> None:
         """MMEngine's ``resume``, then every generator put back where the

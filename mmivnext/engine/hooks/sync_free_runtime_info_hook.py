@@ -41,8 +41,9 @@ class SyncFreeRuntimeInfoHook(RuntimeInfoHook):
 
     **Non-finite losses stop the run** (``check_finite=True``): when the
     values are read, a NaN or infinite loss (every key containing ``'loss'``)
-    or gradient norm raises a ``FloatingPointError`` naming the iteration and
-    the key. The check costs no extra synchronisation: it runs on the values
+    raises a ``FloatingPointError`` naming the iteration and the key. (Not the
+    gradient norm: under fp16 loss scaling an infinite norm is normal, the
+    step is skipped and the scale lowered.) The check costs no extra synchronisation: it runs on the values
     read for logging, so a bad value is found at most ``interval`` iterations
     late. Values are also read before every checkpoint and at the end of each
     epoch, so no checkpoint is written after a non-finite loss and the good
@@ -52,8 +53,8 @@ class SyncFreeRuntimeInfoHook(RuntimeInfoHook):
         interval (int, optional): Iterations between host transfers. Defaults
             to the ``LoggerHook``'s interval, so that values are read exactly
             when they are logged; 50 if the runner has no ``LoggerHook``.
-        check_finite (bool): Stop the run on a non-finite loss or gradient
-            norm. Defaults to True.
+        check_finite (bool): Stop the run on a non-finite loss. Defaults to
+            True.
     """
 
     priority = 'VERY_HIGH'
@@ -128,11 +129,11 @@ class SyncFreeRuntimeInfoHook(RuntimeInfoHook):
 
     @staticmethod
     def _check_finite(read: List[dict], iters: List[int], runner) -> None:
-        """Raise on the first non-finite loss or gradient norm."""
+        """Raise on the first non-finite loss."""
         for values, it in zip(read, iters):
             for key, value in values.items():
                 name = key.rsplit('/', 1)[-1]
-                if ('loss' in name or name == 'grad_norm') and isinstance(
+                if 'loss' in name and isinstance(
                         value, (int, float)) and not math.isfinite(value):
                     raise FloatingPointError(
                         f'{key} is {value} at iteration {it + 1} (epoch '
