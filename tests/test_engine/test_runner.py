@@ -68,42 +68,50 @@ def _assert_same_weights(a, b):
         torch.testing.assert_close(a[key], b[key], msg=f'{key} differs')
 
 
+def _resume_from(checkpoint, work_dir, cfg, max_epochs, keep_states=True):
+    """Auto-resume a run in ``work_dir`` from a copy of ``checkpoint`` (the
+    uninterrupted run's, so that the one run gives both)."""
+    saved = load_checkpoint_file(checkpoint)
+    if not keep_states:
+        del saved['meta'][RANDOM_STATES_KEY]
+    work_dir.mkdir()
+    torch.save(saved, work_dir / osp.basename(checkpoint))
+    return _train(cfg, work_dir, max_epochs, resume=True)
+
+
 def test_stage1_and_stage2_resume_exactly(demo_videos, demo_models, tmp_path):
     """Stopped after one epoch and resumed, the Stage-1 and Stage-2 demo
     models end equal to uninterrupted runs (persistent workers, random
     masks, diffusion noise, random crops and frame sampling)."""
     stage1 = _stage1_cfg(demo_videos, demo_models)
-    _train(stage1, tmp_path / 's1_full', 2)
-    _train(stage1, tmp_path / 's1_part', 1)
-    runner = _train(stage1, tmp_path / 's1_part', 2, resume=True)
+    full = tmp_path / 's1_full'
+    _train(stage1, full, 2)
+    runner = _resume_from(full / 'epoch_1.pth', tmp_path / 's1_part', stage1, 2)
     assert runner.iter == 4
-    _assert_same_weights(tmp_path / 's1_full' / 'epoch_2.pth',
+    _assert_same_weights(full / 'epoch_2.pth',
                          tmp_path / 's1_part' / 'epoch_2.pth')
-    saved = load_checkpoint_file(tmp_path / 's1_part' / 'epoch_2.pth')
+    saved = load_checkpoint_file(full / 'epoch_2.pth')
     assert len(saved['meta'][RANDOM_STATES_KEY]) == 1
     assert saved['meta'][ENCODER_ARCH_KEY]['num_frames'] == 8
 
     # Without the random states the resumed run differs: the check can fail.
-    epoch1 = load_checkpoint_file(tmp_path / 's1_part' / 'epoch_1.pth')
-    del epoch1['meta'][RANDOM_STATES_KEY]
-    (tmp_path / 's1_lost').mkdir()
-    torch.save(epoch1, tmp_path / 's1_lost' / 'epoch_1.pth')
-    _train(stage1, tmp_path / 's1_lost', 2, resume=True)
+    _resume_from(full / 'epoch_1.pth', tmp_path / 's1_lost', stage1, 2,
+                 keep_states=False)
     with pytest.raises(AssertionError, match='differs'):
-        _assert_same_weights(tmp_path / 's1_full' / 'epoch_2.pth',
+        _assert_same_weights(full / 'epoch_2.pth',
                              tmp_path / 's1_lost' / 'epoch_2.pth')
 
     init = str(tmp_path / 'stage2_init.pth')
     load_script('tools/model_converters/stage1_to_stage2.py').main(
-        [str(tmp_path / 's1_full' / 'epoch_2.pth'), init])
+        [str(full / 'epoch_2.pth'), init])
     stage2 = _data(Config.fromfile(STAGE2), demo_videos)
     stage2.model.teacher.checkpoint = init
     stage2.model.init_checkpoint = init
     stage2.model.predictor.pretrained = demo_models['predictor']
-    _train(stage2, tmp_path / 's2_full', 2)
-    _train(stage2, tmp_path / 's2_part', 1)
-    _train(stage2, tmp_path / 's2_part', 2, resume=True)
-    _assert_same_weights(tmp_path / 's2_full' / 'epoch_2.pth',
+    full = tmp_path / 's2_full'
+    _train(stage2, full, 2)
+    _resume_from(full / 'epoch_1.pth', tmp_path / 's2_part', stage2, 2)
+    _assert_same_weights(full / 'epoch_2.pth',
                          tmp_path / 's2_part' / 'epoch_2.pth')
 
 
