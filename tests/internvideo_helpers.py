@@ -87,8 +87,10 @@ def _attend(q, k, v, num_heads):
 
 
 def reference_forward(sd, x):
-    """The source encoder on ``x [B, 3, T, H, W]`` from its state dict:
-    ``(tokens [B, num_cls + N, C], clip_projector output [B, PROJ_OUT])``."""
+    """The source encoder on ``x [B, 3, T, H, W]`` from its state dict, in
+    x's dtype: ``(tokens [B, num_cls + N, C], clip_projector output
+    [B, PROJ_OUT])``."""
+    sd = {k: v.to(x.dtype) for k, v in sd.items()}
     B, C_in, T, H, W = x.shape
     h, w = H // PATCH, W // PATCH
     weight, bias = sd['patch_embed.proj.weight'], sd['patch_embed.proj.bias']

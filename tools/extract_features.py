@@ -44,13 +44,29 @@ Arrays are float32 (also with ``--amp``, bf16 autocast on CUDA).
 **Manifest and resuming.** ``OUT_DIR/manifest.jsonl`` gets one JSON line per
 video once its files are written: ``video``, ``filename``, ``status``
 (``'done'`` with ``outputs`` and ``shapes``, or ``'failed'`` with
-``error``). Files are written to a temporary name and renamed, and the line
-is appended (and flushed) after the rename, so an interrupted run loses at
-most the batch in flight. A rerun skips the videos whose latest line says
-``done`` and whose files exist, and does the rest (failed videos are tried
-again). ``OUT_DIR/extract_settings.json`` holds the settings that shape the
-outputs (encoder, pipeline, normalisation, outputs, format); a rerun with
-other settings is refused rather than mixing features.
+``error``). Files are written atomically (a temporary file in the same folder,
+fsynced, renamed over the target, the folder fsynced:
+:func:`mmivnext.utils.checkpoint_io.atomic_write`), and the line is appended
+and fsynced after the rename, so an interrupted run loses at most the batch
+in flight. A rerun skips the videos whose latest line says ``done`` and whose
+files pass :func:`output_problem`, and does the rest (failed videos are tried
+again), saying which done videos it redoes and why.
+
+:func:`output_problem` opens each output with its own library without
+reading the arrays: safetensors checks that the header's tensors cover the
+file exactly, numpy's header gives the array's size, which must end the file
+exactly; the keys and shapes must be the manifest's. So a zero-byte,
+truncated or padded file, or one of other shapes, is redone. This was chosen
+over a checksum in the manifest: it costs one header read per file instead of
+reading every byte (a resume over millions of token grids stays quick), and
+it works on manifests written before the check (no new field). It does not
+see bit flips inside the arrays, which the atomic writes cannot produce.
+``OUT_DIR/extract_settings.json`` holds the settings that shape the outputs
+(encoder, pipeline, normalisation, outputs, format); a rerun with other
+settings is refused rather than mixing features.
+
+**Encoders are read weights-only** (nothing in a checkpoint is run); a file
+that cannot be read safely ends the tool with ``error: <file>: <reason>``.
 
 **Unreadable videos** raise a ``VideoReadError`` naming the file (after the
 readable videos of the same batch are saved); with ``--on-error skip`` they
@@ -68,7 +84,8 @@ import mmivnext  # noqa: F401  (applies the upstream fixes before mmaction)
 import numpy as np
 import torch
 from mmengine.dataset import Compose
-from safetensors.torch import save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as safetensors_bytes
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -78,9 +95,12 @@ from mmivnext.models.backbones import (PerFrameImageEncoder,
                                        VisionTransformer3D)
 from mmivnext.models.teachers.frozen_video_teacher import \
     read_encoder_state_dict
-from mmivnext.utils.encoder_export import (encoder_architecture,
-                                           exported_json_path,
-                                           read_backbone_cfg)
+from mmivnext.utils.checkpoint_io import (CheckpointLoadError, atomic_write,
+                                          atomic_write_bytes,
+                                          atomic_write_text, fsync_dir)
+from mmivnext.utils.encoder_export import (config_backbone,
+                                           encoder_architecture,
+                                           exported_json_path)
 
 #: Suffixes of the files taken from a folder (case-insensitive).
 VIDEO_EXTS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.flv',
@@ -276,7 +296,7 @@ def load_config_encoder(config: str, checkpoint: str,
         if not osp.isfile(p):
             raise FileNotFoundError(f'{p}: no such file')
     try:
-        arch = encoder_architecture(read_backbone_cfg({}, config))
+        arch = encoder_architecture(config_backbone(config))
         state = read_encoder_state_dict(checkpoint, prefix)
     except ValueError as err:
         raise ValueError(f'{config} / {checkpoint}: {err}') from err
@@ -347,32 +367,80 @@ def output_files(stem: str, keys: Sequence[str], fmt: str) -> Dict[str, str]:
     return {k: f'{stem}.{k}.npy' for k in keys}
 
 
-def write_atomic(path: str, write) -> None:
-    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path``."""
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
 def save_outputs(out_dir: str, files: Dict[str, str],
                  arrays: Dict[str, torch.Tensor], fmt: str) -> None:
-    """Write a video's arrays (float32) atomically, one file per path."""
+    """Write a video's arrays (float32), each file atomically and fsynced
+    (:func:`~mmivnext.utils.checkpoint_io.atomic_write`)."""
     arrays = {k: v.float().cpu().contiguous() for k, v in arrays.items()}
     if fmt == 'safetensors':
         (path,) = set(files.values())
-        write_atomic(osp.join(out_dir, path),
-                     lambda tmp: save_file(arrays, tmp))
+        atomic_write_bytes(safetensors_bytes(arrays), osp.join(out_dir, path))
         return
     for key, path in files.items():
-        def write(tmp, array=arrays[key].numpy()):
-            with open(tmp, 'wb') as f:
-                np.save(f, array)
-        write_atomic(osp.join(out_dir, path), write)
+        with atomic_write(osp.join(out_dir, path)) as f:
+            np.save(f, arrays[key].numpy())
+
+
+def _file_shapes(path: str, fmt: str) -> Dict[Optional[str], List[int]]:
+    """The shapes in an output file, read from its header only: ``{key:
+    shape}`` of a safetensors file, ``{None: shape}`` of a ``.npy`` file.
+
+    Raises:
+        ValueError: The file is not complete: its header is unreadable, or
+            the data it announces does not end exactly at the file's end.
+    """
+    if fmt == 'safetensors':
+        try:  # safetensors checks that the tensors cover the file exactly
+            with safe_open(path, framework='pt') as f:
+                return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f'{type(err).__name__}: {err}') from err
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    with open(path, 'rb') as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version not in readers:
+                raise ValueError(f'.npy version {version}')
+            shape, _, dtype = readers[version](f)
+        except (ValueError, EOFError) as err:
+            raise ValueError(f'unreadable .npy header ({err})') from err
+        end = f.tell() + int(np.prod(shape)) * dtype.itemsize
+    size = osp.getsize(path)
+    if end != size:
+        raise ValueError(f'its header announces {end} bytes, the file has '
+                         f'{size}')
+    return {None: list(shape)}
+
+
+def output_problem(out_dir: str, record: dict, files: Dict[str, str],
+                   fmt: str) -> Optional[str]:
+    """Why the outputs of a video the manifest says is done cannot be
+    trusted, or None if they can.
+
+    Each of ``files`` (``{key: relative path}``, this run's outputs of the
+    video) must exist, be complete (:func:`_file_shapes`) and hold its key
+    with the shape the manifest's ``record`` gives (``shapes``). Only
+    headers are read; see the module docstring for why this and not a
+    checksum.
+    """
+    expected = record.get('shapes') or {}
+    for path in sorted(set(files.values())):
+        full = osp.join(out_dir, path)
+        if not osp.isfile(full):
+            return f'{full} is missing'
+        try:
+            shapes = _file_shapes(full, fmt)
+        except ValueError as err:
+            return f'{full} is incomplete or corrupt ({err})'
+        for key in sorted(k for k, p in files.items() if p == path):
+            shape = shapes.get(key if fmt == 'safetensors' else None)
+            if shape is None:
+                return f'{full} holds no {key!r}'
+            if key in expected and shape != expected[key]:
+                return (f'{full} holds {key} of shape {shape}, the manifest '
+                        f'says {expected[key]}')
+    return None
 
 
 def read_manifest(path: str) -> Dict[str, dict]:
@@ -393,6 +461,7 @@ def read_manifest(path: str) -> Dict[str, dict]:
             print(f'{path}: cutting off a truncated last line '
                   f'{data[keep:]!r}', file=sys.stderr)
             f.truncate(keep)
+            os.fsync(f.fileno())
             data = data[:keep]
     for line_no, line in enumerate(data.decode().split('\n'), 1):
         if not line.strip():
@@ -406,11 +475,20 @@ def read_manifest(path: str) -> Dict[str, dict]:
     return records
 
 
-def is_done(record: Optional[dict], out_dir: str) -> bool:
-    """Whether a manifest record says complete and its files exist."""
-    return bool(record) and record.get('status') == 'done' and all(
-        osp.isfile(osp.join(out_dir, p))
-        for p in record.get('outputs', {}).values())
+def is_done(record: Optional[dict], out_dir: str, files: Dict[str, str],
+            fmt: str) -> Optional[bool]:
+    """Whether a video is done: True if its manifest ``record`` says
+    ``done`` and its ``files`` pass :func:`output_problem`, None if the
+    record says ``done`` but they do not (the reason is printed: the video
+    is redone), False otherwise."""
+    if not record or record.get('status') != 'done':
+        return False
+    problem = output_problem(out_dir, record, files, fmt)
+    if problem is None:
+        return True
+    print(f'{record["video"]}: listed as done in the manifest, but '
+          f'{problem}; extracting it again', file=sys.stderr)
+    return None
 
 
 def check_settings(out_dir: str, settings: dict) -> None:
@@ -434,11 +512,7 @@ def check_settings(out_dir: str, settings: dict) -> None:
                 f'{ {k: settings.get(k) for k in differ} }); use another '
                 'output folder')
         return
-
-    def write(tmp):
-        with open(tmp, 'w') as f:
-            json.dump(settings, f, indent=2, sort_keys=True)
-    write_atomic(path, write)
+    atomic_write_text(json.dumps(settings, indent=2, sort_keys=True), path)
 
 
 # ------------------------------------------------------------------ CLI ----
@@ -559,23 +633,35 @@ def main(argv=None) -> dict:
 
     manifest_path = osp.join(args.out_dir, MANIFEST)
     records = read_manifest(manifest_path)
-    todo = [v for v in videos if not is_done(records.get(v['name']),
-                                             args.out_dir)]
+    todo, redone = [], 0
+    for video in videos:
+        files = output_files(output_stem(video['name']), keys, args.format)
+        done = is_done(records.get(video['name']), args.out_dir, files,
+                       args.format)
+        if not done:
+            todo.append(video)
+            redone += done is None
     summary = dict(total=len(videos), skipped=len(videos) - len(todo),
-                   done=0, failed=0, failed_videos=[])
+                   done=0, failed=0, failed_videos=[], redone=redone)
     print(f'{len(videos)} videos: {summary["skipped"]} already done, '
-          f'{len(todo)} to extract into {args.out_dir}')
+          f'{len(todo)} to extract into {args.out_dir}' +
+          (f' (with {redone} listed as done whose outputs failed the '
+           'check)' if redone else ''))
     if not todo:
         return summary
 
-    if args.encoder:
-        encoder = load_exported_encoder(args.encoder)
-    elif args.image_encoder:
-        encoder = load_image_encoder(args.image_encoder, args.mean, args.std,
-                                     args.image_size)
-    else:
-        encoder = load_config_encoder(args.config, args.checkpoint,
-                                      args.prefix)
+    try:
+        if args.encoder:
+            encoder = load_exported_encoder(args.encoder)
+        elif args.image_encoder:
+            encoder = load_image_encoder(args.image_encoder, args.mean,
+                                         args.std, args.image_size)
+        else:
+            encoder = load_config_encoder(args.config, args.checkpoint,
+                                          args.prefix)
+    except (CheckpointLoadError, FileNotFoundError, ValueError,
+            RuntimeError) as err:
+        raise SystemExit(f'error: {err}') from err
     if args.pooled == 'projected' and encoder.projector is None:
         raise SystemExit('error: --pooled projected: the encoder has no '
                          'projector (projector_cfg)')
@@ -588,8 +674,9 @@ def main(argv=None) -> dict:
                         collate_fn=_keep_list)
     with open(manifest_path, 'a') as manifest, tqdm(
             total=len(todo), unit='video', desc='extract') as bar:
+        fsync_dir(args.out_dir)  # the manifest's entry, if just created
 
-        def log(record):
+        def log(record):  # durable before the next video is counted done
             manifest.write(json.dumps(record) + '\n')
             manifest.flush()
             os.fsync(manifest.fileno())

@@ -47,12 +47,13 @@ from mmengine.runner import Runner as MMEngineRunner
 
 from mmivnext.registry import RUNNERS
 from mmivnext.utils.checkpoint_io import TMP_PREFIX, fsync_dir
+from mmivnext.utils.encoder_export import (ARCHITECTURE_META_KEY,
+                                           encoder_architecture)
 from mmivnext.utils.random_state import (capture_random_state,
                                          restore_random_state)
 
 #: Checkpoint ``meta`` keys written by these runners.
 RANDOM_STATES_KEY = 'random_states'
-ENCODER_ARCH_KEY = 'encoder_architecture'
 #: ``meta`` keys that are never read back: MMEngine executes 'config'.
 UNSAFE_META_KEYS = ('config', )
 #: Arguments ``CheckpointHook`` passes to ``runner.save_checkpoint`` itself.
@@ -182,7 +183,7 @@ class SafeRunnerMixin:
         meta[RANDOM_STATES_KEY] = all_gather_object(capture_random_state())
         architecture = self._encoder_architecture()
         if architecture is not None:
-            meta[ENCODER_ARCH_KEY] = architecture
+            meta[ARCHITECTURE_META_KEY] = architecture
         final = osp.join(out_dir, filename)
         atomic = _is_local(out_dir) and file_client_args is None and \
             backend_args is None
@@ -207,7 +208,6 @@ class SafeRunnerMixin:
     def _encoder_architecture(self) -> Optional[dict]:
         """The ``VisionTransformer3D`` arguments of the config's
         ``model.backbone`` (plain data), or None for other backbones."""
-        from mmivnext.utils.encoder_export import encoder_architecture
         backbone = (self.cfg.get('model') or {}).get('backbone')
         if backbone is None:
             return None

@@ -6,17 +6,26 @@ weights plus a JSON of its keyword arguments (``OUT.json`` beside
 and by every ``<source>_to_mmivnext.py`` converter, and read by
 ``VisionTransformer3D(**json, init_cfg=dict(type='Pretrained', ...))``,
 ``FrozenVideoTeacher`` (``prefix=''``) and ``tools/extract_features.py``.
+
+No architecture is ever read from checkpoint *text*: a checkpoint records its
+encoder as data, ``meta['encoder_architecture']``
+(:data:`ARCHITECTURE_META_KEY`, the :func:`encoder_architecture` of its
+``model.backbone``), checked by :func:`recorded_architecture`; config text a
+checkpoint may hold (``meta['cfg']``) is never run. Otherwise the
+architecture comes from a config file the user names
+(:func:`config_backbone`).
 """
+import inspect
 import json
-import os
 import os.path as osp
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 from mmengine.config import Config
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save as safetensors_bytes
 
 from mmivnext.models.backbones import VisionTransformer3D
+from mmivnext.utils.checkpoint_io import atomic_write_bytes, atomic_write_text
 
 #: Options set to these values in the exported architecture.
 RESET_OPTIONS = dict(
@@ -31,6 +40,9 @@ RESET_OPTIONS = dict(
 #: Config keys that are not ``VisionTransformer3D`` arguments of the weights.
 DROPPED_KEYS = ('type', 'init_cfg')
 BACKBONE_TYPES = ('VisionTransformer3D', 'mmivnext.VisionTransformer3D')
+#: Entry of a checkpoint's ``meta`` that records its encoder's architecture
+#: as plain data (:func:`encoder_architecture` of ``model.backbone``).
+ARCHITECTURE_META_KEY = 'encoder_architecture'
 
 
 def add_input_output_args(parser, source_help: str,
@@ -52,20 +64,15 @@ def check_input_output(source: str, out: str) -> None:
         raise SystemExit(f'error: {source}: no such file')
 
 
-def read_source_weights(path: str) -> Mapping:
-    """A released checkpoint as it is stored: ``.safetensors``, or a torch
-    file read with ``weights_only=True`` (no pickled code runs).
-
-    Raises:
-        ValueError: The file holds no dict (e.g. a pickled model object).
-    """
-    if path.endswith('.safetensors'):
-        return load_file(path)
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    if not isinstance(state, Mapping):
-        raise ValueError(f'{path}: holds a {type(state).__name__}, not a '
-                         f'checkpoint dict')
-    return state
+def exit_error(path: str, err: BaseException) -> SystemExit:
+    """The one-line ``error: <path>: <reason>`` a CLI exits with for a
+    failure about the file ``path`` (e.g. a
+    :class:`~mmivnext.utils.checkpoint_io.CheckpointLoadError`); ``path``
+    is not repeated when the message already starts with it."""
+    message = str(err)
+    if not message.startswith(f'{path}:'):
+        message = f'{path}: {message}'
+    return SystemExit(f'error: {message}')
 
 
 def block_architecture(state_dict: Mapping, heads_by_width: Mapping,
@@ -128,25 +135,90 @@ def encoder_architecture(backbone_cfg: Mapping) -> dict:
     return cfg
 
 
-def read_backbone_cfg(checkpoint: Mapping,
-                      config: Optional[str] = None) -> dict:
-    """``model.backbone`` of ``config`` (a file) or of the checkpoint's
-    ``meta['cfg']`` (config text). Raises ValueError if neither has one."""
-    if config is not None:
-        cfg = Config.fromfile(config)
-        where = config
-    else:
-        cfg_text = (checkpoint.get('meta') or {}).get('cfg')
-        if not cfg_text:
-            raise ValueError("it has no meta['cfg'] (config text); give the "
-                             'config with --config')
-        cfg = Config.fromstring(cfg_text, '.py')
-        where = "its meta['cfg']"
-    backbone = cfg.get('model', {}).get('backbone')
+def config_backbone(config: str) -> dict:
+    """``model.backbone`` of the config file ``config`` (a file the user
+    names; never config text from a checkpoint).
+
+    Raises:
+        ValueError: The config has no ``model.backbone``.
+    """
+    backbone = Config.fromfile(config).get('model', {}).get('backbone')
     if backbone is None:
-        raise ValueError(f'{where} has no model.backbone')
+        raise ValueError(f'{config} has no model.backbone')
     return backbone.to_dict() if hasattr(backbone, 'to_dict') else \
         dict(backbone)
+
+
+def _not_plain(value: Any, where: str) -> Optional[str]:
+    """The first part of ``value`` that is not JSON-like data (dicts with
+    string keys, lists, tuples, strings, numbers, booleans, None), as
+    ``'<where>[key]...: <type>'``; None if it is all plain."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _not_plain(item, f'{where}[{i}]')
+            if found:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f'{where}: a key of type {type(key).__name__}'
+            found = _not_plain(item, f'{where}[{key!r}]')
+            if found:
+                return found
+        return None
+    return f'{where}: a {type(value).__module__}.{type(value).__name__}'
+
+
+def recorded_architecture(checkpoint: Mapping,
+                          path: str) -> Optional[dict]:
+    """The encoder architecture a checkpoint records as data, checked.
+
+    Reads ``checkpoint['meta']['encoder_architecture']``
+    (:data:`ARCHITECTURE_META_KEY`), written by training as
+    :func:`encoder_architecture` of the runner config's ``model.backbone``.
+    Nothing is run: the record must be a dict of plain data (JSON-like)
+    whose keys are ``VisionTransformer3D`` arguments that
+    :meth:`VisionTransformer3D.structural_args` accepts. Config text in the
+    checkpoint (``meta['cfg']``) is never read.
+
+    Args:
+        checkpoint (Mapping): A loaded checkpoint (``{'meta', ...}``).
+        path (str): Its file, for the messages.
+
+    Returns:
+        dict | None: The architecture, normalised by
+        :func:`encoder_architecture`; None if the checkpoint records none.
+
+    Raises:
+        ValueError: The record is not a dict of plain data of
+            ``VisionTransformer3D`` arguments; names the file and the key.
+    """
+    meta = checkpoint.get('meta')
+    if not isinstance(meta, Mapping) or ARCHITECTURE_META_KEY not in meta:
+        return None
+    record = meta[ARCHITECTURE_META_KEY]
+    where = f"{path}: meta['{ARCHITECTURE_META_KEY}']"
+    if not isinstance(record, dict):
+        raise ValueError(f'{where} is a {type(record).__name__}, not a dict '
+                         'of VisionTransformer3D arguments')
+    found = _not_plain(record, f"meta['{ARCHITECTURE_META_KEY}']")
+    if found:
+        raise ValueError(f'{path}: {found}, not plain data (dicts, lists, '
+                         'strings, numbers)')
+    params = set(inspect.signature(VisionTransformer3D.__init__).parameters)
+    unknown = sorted(set(record) - (params - {'self', *DROPPED_KEYS}))
+    if unknown:
+        raise ValueError(f'{where} has keys that are not VisionTransformer3D '
+                         f'arguments: {unknown}')
+    try:
+        VisionTransformer3D.structural_args(record)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise ValueError(f'{where} is not a valid VisionTransformer3D '
+                         f'architecture: {err}') from err
+    return encoder_architecture(record)
 
 
 def check_fits(arch: dict, state_dict: Mapping) -> None:
@@ -178,14 +250,15 @@ def write_exported_encoder(state_dict: Mapping, arch: dict, out: str,
                            metadata: Optional[Mapping] = None) -> str:
     """Check that ``state_dict`` fits ``arch`` (:func:`check_fits`), then
     write ``out`` (``*.safetensors``, with ``metadata``) and the
-    architecture JSON next to it (``*.json``). Returns the JSON path."""
+    architecture JSON next to it (``*.json``), each atomically
+    (:func:`~mmivnext.utils.checkpoint_io.atomic_write`: complete or
+    absent). Returns the JSON path."""
     if not out.endswith('.safetensors'):
         raise ValueError(f'{out}: the output must be a *.safetensors file')
     check_fits(arch, state_dict)
     json_path = exported_json_path(out)
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    save_file(dict(state_dict), out,
-              metadata=dict(format='pt', **(metadata or {})))
-    with open(json_path, 'w') as f:
-        json.dump(arch, f, indent=2, sort_keys=True)
+    atomic_write_bytes(safetensors_bytes(
+        dict(state_dict), metadata=dict(format='pt', **(metadata or {}))),
+        out)
+    atomic_write_text(json.dumps(arch, indent=2, sort_keys=True), json_path)
     return json_path

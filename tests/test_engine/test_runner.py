@@ -7,19 +7,19 @@ import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
-from mmivnext.engine.runner import (ENCODER_ARCH_KEY, RANDOM_STATES_KEY,
-                                    build_runner, torch_checkpoint_problem)
+from mmivnext.engine.runner import (RANDOM_STATES_KEY, build_runner,
+                                    torch_checkpoint_problem)
 from mmivnext.registry import HOOKS
 from mmivnext.utils.checkpoint_io import load_checkpoint_file
 from mmivnext.utils.demo_models import make_demo_models
+from mmivnext.utils.encoder_export import ARCHITECTURE_META_KEY
+from runner_helpers import tiny_recognizer_cfg, train, use_demo_data
 from script_helpers import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs', 'ivnext', 'demo')
 STAGE1 = osp.join(DEMO, 'stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
 STAGE2 = osp.join(DEMO, 'stage2_vit-tiny-p14_1xb8-16x1x1-10e_demo-videos.py')
-RECOGNIZER = osp.join(
-    ROOT, 'configs/demo/recognizer3d_vit-tiny-p14_1xb8-8x1x1-10e_demo-videos.py')
 
 
 @pytest.fixture(scope='module')
@@ -27,36 +27,11 @@ def demo_models(tmp_path_factory):
     return make_demo_models(str(tmp_path_factory.mktemp('demo_models')))
 
 
-def _data(cfg, demo_videos, num_workers=2, persistent=True):
-    """Train on 8 clips of the session's demo set (2 steps of 4 an epoch)
-    with the demo configs' DataLoader workers."""
-    cfg.train_dataloader.dataset.indices = 8
-    cfg.train_dataloader.dataset.ann_file = demo_videos['train_list']
-    cfg.train_dataloader.dataset.data_prefix.video = demo_videos['root']
-    cfg.train_dataloader.batch_size = 4
-    cfg.train_dataloader.num_workers = num_workers
-    cfg.train_dataloader.persistent_workers = persistent and num_workers > 0
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.default_hooks.checkpoint.interval = 1
-    cfg.log_level = 'WARNING'
-    return cfg
-
-
 def _stage1_cfg(demo_videos, demo_models):
-    cfg = _data(Config.fromfile(STAGE1), demo_videos)
+    cfg = use_demo_data(Config.fromfile(STAGE1), demo_videos)
     cfg.model.teacher.pretrained = demo_models['teacher']
     cfg.model.predictor.pretrained = demo_models['predictor']
     return cfg
-
-
-def _train(cfg, work_dir, max_epochs, resume=False):
-    cfg = cfg.copy()
-    cfg.work_dir = str(work_dir)
-    cfg.train_cfg.max_epochs = max_epochs
-    cfg.resume = resume
-    runner = build_runner(cfg)
-    runner.train()
-    return runner
 
 
 def _assert_same_weights(a, b):
@@ -76,7 +51,7 @@ def _resume_from(checkpoint, work_dir, cfg, max_epochs, keep_states=True):
         del saved['meta'][RANDOM_STATES_KEY]
     work_dir.mkdir()
     torch.save(saved, work_dir / osp.basename(checkpoint))
-    return _train(cfg, work_dir, max_epochs, resume=True)
+    return train(cfg, work_dir, max_epochs, resume=True)
 
 
 def test_stage1_and_stage2_resume_exactly(demo_videos, demo_models, tmp_path):
@@ -85,14 +60,14 @@ def test_stage1_and_stage2_resume_exactly(demo_videos, demo_models, tmp_path):
     masks, diffusion noise, random crops and frame sampling)."""
     stage1 = _stage1_cfg(demo_videos, demo_models)
     full = tmp_path / 's1_full'
-    _train(stage1, full, 2)
+    train(stage1, full, 2)
     runner = _resume_from(full / 'epoch_1.pth', tmp_path / 's1_part', stage1, 2)
     assert runner.iter == 4
     _assert_same_weights(full / 'epoch_2.pth',
                          tmp_path / 's1_part' / 'epoch_2.pth')
     saved = load_checkpoint_file(full / 'epoch_2.pth')
     assert len(saved['meta'][RANDOM_STATES_KEY]) == 1
-    assert saved['meta'][ENCODER_ARCH_KEY]['num_frames'] == 8
+    assert saved['meta'][ARCHITECTURE_META_KEY]['num_frames'] == 8
 
     # Without the random states the resumed run differs: the check can fail.
     _resume_from(full / 'epoch_1.pth', tmp_path / 's1_lost', stage1, 2,
@@ -104,12 +79,12 @@ def test_stage1_and_stage2_resume_exactly(demo_videos, demo_models, tmp_path):
     init = str(tmp_path / 'stage2_init.pth')
     load_script('tools/model_converters/stage1_to_stage2.py').main(
         [str(full / 'epoch_2.pth'), init])
-    stage2 = _data(Config.fromfile(STAGE2), demo_videos)
+    stage2 = use_demo_data(Config.fromfile(STAGE2), demo_videos)
     stage2.model.teacher.checkpoint = init
     stage2.model.init_checkpoint = init
     stage2.model.predictor.pretrained = demo_models['predictor']
     full = tmp_path / 's2_full'
-    _train(stage2, full, 2)
+    train(stage2, full, 2)
     _resume_from(full / 'epoch_1.pth', tmp_path / 's2_part', stage2, 2)
     _assert_same_weights(full / 'epoch_2.pth',
                          tmp_path / 's2_part' / 'epoch_2.pth')
@@ -121,7 +96,7 @@ def test_samples_do_not_depend_on_workers(demo_videos, demo_models, tmp_path):
     batches = []
     for workers in (0, 2):
         cfg = _stage1_cfg(demo_videos, demo_models)
-        cfg = _data(cfg, demo_videos, num_workers=workers)
+        cfg = use_demo_data(cfg, demo_videos, num_workers=workers)
         cfg.work_dir = str(tmp_path / f'w{workers}')
         runner = build_runner(cfg)
         loader = runner.build_dataloader(cfg.train_dataloader, seed=0)
@@ -147,32 +122,17 @@ class PoisonWeightsForTestHook(Hook):
                         param.fill_(float('nan'))
 
 
-def _recognizer_cfg(demo_videos):
-    cfg = _data(Config.fromfile(RECOGNIZER), demo_videos, num_workers=0)
-    cfg.train_dataloader.dataset.pipeline[1].clip_len = 4
-    cfg.model.backbone.arch = dict(embed_dims=32, num_layers=1, num_heads=2,
-                                   feedforward_channels=64)
-    cfg.model.backbone.num_frames = 4
-    cfg.model.cls_head.in_channels = 32
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1,
-                         val_interval=100)
-    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
-    cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
-    cfg.default_hooks.checkpoint = dict(
-        type='mmivnext.AtomicCheckpointHook', interval=1, max_keep_ckpts=1)
-    return cfg
-
-
 def test_non_finite_loss_stops_and_keeps_good_checkpoints(demo_videos,
                                                           tmp_path):
-    cfg = _recognizer_cfg(demo_videos)
-    _train(cfg, tmp_path, 1)
+    cfg = tiny_recognizer_cfg(demo_videos)
+    train(cfg, tmp_path, 1)
     good = (tmp_path / 'epoch_1.pth').read_bytes()
-    cfg.custom_hooks = [dict(type='PoisonWeightsForTestHook', at=3)]  # 2nd step of epoch 2
+    # NaN weights from the 2nd step of epoch 2 on.
+    cfg.custom_hooks = [dict(type='PoisonWeightsForTestHook', at=3)]
     with pytest.raises(FloatingPointError,
                        match=r'train/loss\S* is nan at iteration 4 '
                        r'\(epoch 2\)'):
-        _train(cfg, tmp_path, 3, resume=True)
+        train(cfg, tmp_path, 3, resume=True)
     assert (tmp_path / 'epoch_1.pth').read_bytes() == good
     assert not (tmp_path / 'epoch_2.pth').exists()
     assert (tmp_path / 'last_checkpoint').read_text().endswith('epoch_1.pth')
@@ -181,7 +141,7 @@ def test_non_finite_loss_stops_and_keeps_good_checkpoints(demo_videos,
 @pytest.mark.parametrize('hook,key', [('checkpoint', 'intervall'),
                                       ('logger', 'intervall')])
 def test_hook_typos_fail_before_training(demo_videos, tmp_path, hook, key):
-    cfg = _recognizer_cfg(demo_videos)
+    cfg = tiny_recognizer_cfg(demo_videos)
     cfg.work_dir = str(tmp_path)
     cfg.default_hooks[hook][key] = 1
     with pytest.raises(TypeError, match=key):
@@ -191,9 +151,9 @@ def test_hook_typos_fail_before_training(demo_videos, tmp_path, hook, key):
 
 def test_auto_resume_takes_the_newest_complete_checkpoint(demo_videos,
                                                           tmp_path):
-    cfg = _recognizer_cfg(demo_videos)
+    cfg = tiny_recognizer_cfg(demo_videos)
     cfg.default_hooks.checkpoint.max_keep_ckpts = 3
-    _train(cfg, tmp_path, 2)
+    train(cfg, tmp_path, 2)
     # A newer, truncated epoch_3.pth and an empty last_checkpoint, as a
     # non-atomic writer killed mid-save leaves them.
     data = (tmp_path / 'epoch_2.pth').read_bytes()
@@ -202,7 +162,7 @@ def test_auto_resume_takes_the_newest_complete_checkpoint(demo_videos,
     assert 'not a complete torch checkpoint' in torch_checkpoint_problem(
         str(tmp_path / 'epoch_3.pth'))
     cfg.log_level = 'INFO'
-    runner = _train(cfg, tmp_path, 3, resume=True)
+    runner = train(cfg, tmp_path, 3, resume=True)
     log = max(tmp_path.glob('*/*.log')).read_text()  # the resumed run's
     assert f'skipped {tmp_path / "epoch_3.pth"}: not a complete' in log
     assert f'resuming from {tmp_path / "epoch_2.pth"}' in log
@@ -228,8 +188,8 @@ def test_checkpoint_writes_are_atomic(demo_videos, tmp_path, monkeypatch):
         return real_remove(path)
 
     monkeypatch.setattr(os, 'remove', remove)
-    cfg = _recognizer_cfg(demo_videos)
-    _train(cfg, tmp_path, 2)
+    cfg = tiny_recognizer_cfg(demo_videos)
+    train(cfg, tmp_path, 2)
     names = [(e[0], e[-1]) for e in events if e[-1] in (
         'epoch_1.pth', 'epoch_2.pth', 'last_checkpoint')]
     assert names == [

@@ -71,7 +71,7 @@ def test_folder_safetensors_equals_direct_forward(demo_videos, encoder_file,
                             encoder_file, '--pooled', '--tokens',
                             '--batch-size', '4'] + PRE)
     assert summary == dict(total=18, skipped=0, done=18, failed=0,
-                           failed_videos=[])
+                           failed_videos=[], redone=0)
     records = read_manifest(out)
     assert sorted(r['video'] for r in records) == sorted(
         [f'train/video_{i:05d}.mp4' for i in range(12)] +
@@ -195,7 +195,8 @@ def test_config_checkpoint_matches_exported(demo_videos, encoder_file,
         a = load_file(osp.join(out_a, 'val', f'{name}.safetensors'))
         b = load_file(osp.join(out_b, 'val', f'{name}.safetensors'))
         assert_close(a, b)
-    with pytest.raises(ValueError, match="prefix 'encoder.'"):
+    with pytest.raises(SystemExit, match="^error: .*model.pth has no weights "
+                       "with the prefix 'encoder.'"):
         extract.main(common[:1] + [str(tmp_path / 'c'), '--config', config,
                                    '--checkpoint', ckpt, '--prefix',
                                    'encoder.'] + common[1:])
@@ -213,7 +214,8 @@ def test_refusals(demo_videos, encoder_file, tmp_path):
     with pytest.raises(SystemExit):  # nothing to save
         extract.main([demo_videos['val_list'], out, '--encoder',
                       encoder_file])
-    with pytest.raises(FileNotFoundError, match='missing.safetensors'):
+    with pytest.raises(SystemExit, match='^error: .*missing.safetensors: no '
+                       'such file'):
         extract.main([demo_videos['val_list'], str(tmp_path / 'x'),
                       '--encoder', str(tmp_path / 'missing.safetensors'),
                       '--pooled'] + PRE)
@@ -258,3 +260,76 @@ def test_image_encoder_per_frame(demo_videos, tmp_path, capsys):
                       '--image-encoder', siglip, '--encoder', 'x.safetensors',
                       '--pooled'] + PRE)
     assert 'give one encoder' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('fmt', ['safetensors', 'npy'])
+def test_resume_redoes_incomplete_done_outputs(demo_videos, encoder_file,
+                                               tmp_path, capsys, fmt):
+    """A done video whose output is empty, cut short or of other shapes is
+    extracted again on rerun, saying so; complete ones are kept."""
+    out = str(tmp_path / 'out')
+    argv = [demo_videos['val_list'], out, '--encoder', encoder_file,
+            '--pooled', '--tokens', '--format', fmt, '--batch-size',
+            '6'] + PRE
+    extract.main(argv)
+    name = 'pooled.npy' if fmt == 'npy' else 'safetensors'
+    path = {i: osp.join(out, 'val', f'video_{i:05d}.{name}') for i in range(4)}
+    complete = {i: open(p, 'rb').read() for i, p in path.items()}
+    kept = os.stat(path[3]).st_mtime_ns
+    open(path[0], 'wb').close()  # zero bytes
+    with open(path[1], 'wb') as f:  # the last 4 bytes missing
+        f.write(complete[1][:-4])
+    with open(path[2], 'wb') as f:  # 4 bytes too many
+        f.write(complete[2] + b'\0' * 4)
+    capsys.readouterr()
+    summary = extract.main(argv)
+    assert summary['redone'] == 3 and summary['done'] == 3
+    assert summary['skipped'] == 3
+    err = capsys.readouterr().err
+    for i in range(3):
+        assert f'val/video_{i:05d}.mp4: listed as done in the manifest, ' \
+            f'but {path[i]} is incomplete or corrupt' in err
+    for i in range(3):
+        with open(path[i], 'rb') as f:
+            assert f.read() == complete[i]
+    assert os.stat(path[3]).st_mtime_ns == kept
+    # Another shape than the manifest's (e.g. a file copied over it).
+    records = {r['video']: r for r in read_manifest(out)}
+    if fmt == 'npy':
+        np.save(path[3], np.zeros(8, np.float32))
+    else:
+        save_file({'pooled': torch.zeros(8), 'tokens': torch.zeros(
+            records['val/video_00003.mp4']['shapes']['tokens'])}, path[3])
+    summary = extract.main(argv)
+    assert summary['redone'] == 1
+    assert 'holds pooled of shape [8], the manifest says [32]' in \
+        capsys.readouterr().err
+
+
+def test_outputs_are_written_atomically(demo_videos, encoder_file, tmp_path,
+                                        monkeypatch):
+    """A kill while an output is written leaves neither a partial output
+    nor a manifest line nor a temporary file; the rerun extracts it."""
+    out = str(tmp_path / 'out')
+    argv = [demo_videos['val_list'], out, '--encoder', encoder_file,
+            '--pooled', '--format', 'npy', '--batch-size', '2'] + PRE
+    save = np.save
+    calls = []
+
+    def killed(file, array):
+        calls.append(file)
+        if len(calls) == 2:
+            file.write(b'\x93NUMPY partial')
+            raise KeyboardInterrupt
+        save(file, array)
+
+    monkeypatch.setattr(extract.np, 'save', killed)
+    with pytest.raises(KeyboardInterrupt):
+        extract.main(argv)
+    monkeypatch.setattr(extract.np, 'save', save)
+    assert sorted(os.listdir(osp.join(out, 'val'))) == [
+        'video_00000.pooled.npy']
+    assert [r['video'] for r in read_manifest(out)] == ['val/video_00000.mp4']
+    summary = extract.main(argv)
+    assert summary['skipped'] == 1 and summary['done'] == 5
+    assert summary['redone'] == 0

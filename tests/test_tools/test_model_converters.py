@@ -60,8 +60,9 @@ def fake_state_dict():
 @pytest.fixture(scope='module')
 def stage1(tmp_path_factory):
     """A Stage-1 runner checkpoint as MMEngine writes it (message hub as
-    WeightsOnlyCheckpointHook stores it), of a tiny encoder; and the
-    encoder."""
+    WeightsOnlyCheckpointHook stores it; config text in ``meta['cfg']``, the
+    architecture as data in ``meta['encoder_architecture']``), of a tiny
+    encoder; and the encoder."""
     encoder = make_encoder()
     state_dict = {f'backbone.{k}': v for k, v in encoder.state_dict().items()}
     state_dict.update({
@@ -73,6 +74,8 @@ def stage1(tmp_path_factory):
                                  backbone=BACKBONE)))
     checkpoint = dict(
         meta=dict(epoch=2, iter=20, seed=0, cfg=cfg.pretty_text,
+                  encoder_architecture=export_encoder.encoder_architecture(
+                      BACKBONE),
                   mmengine_version='0.10.7', experiment_name='stage1'),
         state_dict=state_dict,
         message_hub=dict(log_scalars={}, runtime_info=dict(epoch=2)),
@@ -111,7 +114,10 @@ def test_stage1_to_stage2_cli(stage1, tmp_path):
     parts = {k.split('.')[0] for k in out['state_dict']}
     assert parts == {'backbone', 'predictor'}
     assert out['meta']['source'] == src and out['meta']['epoch'] == 2
-    assert 'model' in out['meta']['cfg']
+    # The architecture is carried as data, never the config text.
+    assert 'cfg' not in out['meta']
+    assert out['meta']['encoder_architecture'] == \
+        export_encoder.encoder_architecture(BACKBONE)
     # As the frozen teacher's checkpoint ...
     teacher = FrozenVideoTeacher(
         dict(BACKBONE, out_indices=-1, init_cfg=None), dst)
@@ -183,13 +189,19 @@ def test_export_cli_end_to_end(stage1, tmp_path):
 
 
 def test_export_with_config_option(stage1, tmp_path):
+    """Without the data-only record, export refuses (config text is never
+    run) and asks for the training config."""
     src, encoder = stage1
     no_cfg = str(tmp_path / 'no_cfg.pth')
-    torch.save(dict(state_dict=torch.load(src, weights_only=True)[
-        'state_dict']), no_cfg)
+    source = torch.load(src, weights_only=True)
+    del source['meta']['encoder_architecture']  # meta['cfg'] stays
+    torch.save(source, no_cfg)
     out = str(tmp_path / 'enc.safetensors')
-    with pytest.raises(SystemExit, match=r'no_cfg.pth:.*--config'):
+    with pytest.raises(SystemExit, match=r"^error: \S*no_cfg.pth: records no "
+                       r"encoder architecture \(meta\['encoder_architecture'"
+                       r"\]\); pass the training config: --config CONFIG"):
         export_encoder.main([no_cfg, out])
+    assert not osp.exists(out)
     config = str(tmp_path / 'stage1_cfg.py')
     Config(dict(model=dict(backbone=BACKBONE))).dump(config)
     export_encoder.main([no_cfg, out, '--config', config])
@@ -221,8 +233,7 @@ def test_publish_strips_training_state():
     out = publish_model.publish(checkpoint)
     assert set(out) == {'meta', 'state_dict'}
     assert set(out['state_dict']) == set(fake_state_dict())
-    assert out['meta'] == dict(epoch=3, iter=30, cfg='model = dict()',
-                               mmengine_version='0.10.7')
+    assert out['meta'] == dict(epoch=3, iter=30, mmengine_version='0.10.7')
     with pytest.raises(ValueError, match='no state_dict'):
         publish_model.publish(dict(meta={}))
 
@@ -238,5 +249,8 @@ def test_publish_cli(stage1, tmp_path):
     source = torch.load(src, weights_only=True)
     assert set(out) == {'meta', 'state_dict'}
     assert 'seed' not in out['meta'] and out['meta']['epoch'] == 2
+    assert 'cfg' not in out['meta']  # config text is never published
+    assert out['meta']['encoder_architecture'] == \
+        source['meta']['encoder_architecture']
     for key, value in source['state_dict'].items():
         assert torch.equal(out['state_dict'][key], value), key

@@ -7,8 +7,9 @@ from safetensors.torch import load_file
 
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.utils.encoder_export import (block_architecture, check_fits,
+                                           encoder_architecture, exit_error,
                                            exported_json_path,
-                                           read_source_weights,
+                                           recorded_architecture,
                                            write_exported_encoder)
 
 ARCH = dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=96)
@@ -46,15 +47,36 @@ def test_writer_checks_the_fit_and_writes_the_pair(tmp_path):
     assert exported_json_path('enc.pth') is None
 
 
-def test_read_source_weights(tmp_path):
-    state_dict = {'a': torch.ones(2)}
-    torch.save({'model': state_dict}, tmp_path / 'ckpt.pth')
-    assert read_source_weights(str(tmp_path / 'ckpt.pth'))['model'].keys() \
-        == state_dict.keys()
-    torch.save(torch.ones(2), tmp_path / 'tensor.pth')
-    with pytest.raises(ValueError, match=r'tensor\.pth: holds a Tensor'):
-        read_source_weights(str(tmp_path / 'tensor.pth'))
-    # weights_only: a pickled object that is not plain data is refused.
-    torch.save({'model': torch.nn.Linear(2, 2)}, tmp_path / 'module.pth')
-    with pytest.raises(Exception, match='[Ww]eights only'):
-        read_source_weights(str(tmp_path / 'module.pth'))
+def test_recorded_architecture_is_checked_data():
+    backbone = dict(type='mmivnext.VisionTransformer3D', arch=ARCH,
+                    img_size=28, num_frames=4, drop_path_rate=0.2,
+                    init_cfg=dict(type='Pretrained', checkpoint='x.pth'))
+    record = encoder_architecture(backbone)
+    checkpoint = dict(meta=dict(encoder_architecture=record,
+                                cfg='raise SystemExit("never run")'))
+    assert recorded_architecture(checkpoint, 'c.pth') == record
+    assert recorded_architecture(dict(meta=dict(cfg='x = 1')), 'c.pth') \
+        is None
+    assert recorded_architecture({}, 'c.pth') is None
+
+    def refused(value, match):
+        with pytest.raises(ValueError, match=match):
+            recorded_architecture(
+                dict(meta=dict(encoder_architecture=value)), 'c.pth')
+
+    key = r"c\.pth: meta\['encoder_architecture'\]"
+    refused('model = dict()', key + ' is a str, not a dict')
+    refused(dict(record, img_size=torch.tensor(28)),
+            key + r"\['img_size'\]: a torch.Tensor, not plain data")
+    refused(dict(record, arch={**ARCH, 1: 2}), key + r"\['arch'\]: a key")
+    refused(dict(record, type='VisionTransformer3D'),
+            key + r" has keys .*not VisionTransformer3D arguments: \['type'\]")
+    refused(dict(record, depth=3), r"arguments: \['depth'\]")
+    refused(dict(record, arch='enormous'),
+            key + ' is not a valid VisionTransformer3D architecture')
+
+
+def test_exit_error_names_the_file_once():
+    assert str(exit_error('a.pth', ValueError('bad'))) == 'error: a.pth: bad'
+    assert str(exit_error('a.pth', ValueError('a.pth: bad'))) == \
+        'error: a.pth: bad'

@@ -5,6 +5,9 @@ the encoder sees), and the reconstruction (visible patches copied, masked
 patches sampled by the pixel head, e.g. the diffusion decoder). One column per
 frame.
 
+The checkpoint is read weights-only (nothing in it is run); a file that
+cannot be read safely ends the tool with ``error: <file>: <reason>``.
+
 Example::
 
     python tools/analysis/visualize_reconstruction.py CONFIG CHECKPOINT \\
@@ -24,6 +27,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
 from mmivnext.registry import MODELS
+from mmivnext.utils.checkpoint_io import CheckpointLoadError
 
 
 def parse_args(argv=None):
@@ -89,8 +93,14 @@ def main(argv=None):
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope',
                                                       'mmivnext')):
         model = MODELS.build(cfg.model)
-        load_checkpoint(model, args.checkpoint, map_location='cpu',
-                        strict=True)
+        try:  # weights-only through mmivnext's loader (compat fix 7)
+            load_checkpoint(model, args.checkpoint, map_location='cpu',
+                            strict=True)
+        except (CheckpointLoadError, FileNotFoundError) as err:
+            raise SystemExit(f'error: {err}') from err
+        except RuntimeError as err:  # strict: keys or shapes do not fit
+            raise SystemExit(f'error: {args.checkpoint} does not fit the '
+                             f'model of {args.config}: {err}') from err
         model.eval()
         backbone = model.backbone
         num_frames = backbone.grid_size[0] * backbone.tubelet_size

@@ -19,26 +19,36 @@ gives the encoder back: once ``mmivnext`` is imported, MMEngine reads local
 :mod:`mmivnext.utils.compat`). The same file is a ``FrozenVideoTeacher``
 checkpoint with ``prefix=''``.
 
-The architecture is the checkpoint's ``model.backbone``, read from its
-``meta['cfg']`` (the config text MMEngine's runner saves; ``stage1_to_stage2``
-outputs keep it), or from ``--config``. Only what defines the encoder is
-kept: ``type`` and ``init_cfg`` are dropped, and the training-only options
-and output choices are reset to their neutral values (:data:`RESET_OPTIONS`:
-no dropout or drop path, no activation checkpointing, nothing frozen, the
-last layer's raw tokens); users pass their own on top. Before writing, the
-weights are checked to fit the architecture (names and shapes).
+The architecture is ``model.backbone`` of ``--config`` (the training
+config) or, without it, the checkpoint's data-only record
+``meta['encoder_architecture']`` (a dict of ``VisionTransformer3D``
+arguments that training writes and ``stage1_to_stage2`` / ``publish_model``
+outputs keep; checked to be plain data of known arguments). Nothing in the
+checkpoint is ever run: it is read with weights-only loading, and config text
+it may hold (``meta['cfg']``) is ignored; a checkpoint without the record
+needs ``--config``. A checkpoint that cannot be read safely ends the tool
+with ``error: <file>: <reason>``.
+
+Only what defines the encoder is kept: ``type`` and ``init_cfg`` are
+dropped, and the training-only options and output choices are reset to their
+neutral values (:data:`RESET_OPTIONS`: no dropout or drop path, no activation
+checkpointing, nothing frozen, the last layer's raw tokens); users pass their
+own on top. Before writing, the weights are checked to fit the architecture
+(names and shapes).
 """
 import argparse
+import os.path as osp
 from collections import OrderedDict
 from typing import Mapping
 
 import mmivnext  # noqa: F401  (lets weights-only loading read numpy in meta)
-import torch
 
+from mmivnext.utils.checkpoint_io import load_state_dict_file
 # The format's helpers live in the package (shared with the converters).
 from mmivnext.utils.encoder_export import (  # noqa: F401
-    BACKBONE_TYPES, DROPPED_KEYS, RESET_OPTIONS, add_input_output_args,
-    check_fits, check_input_output, encoder_architecture, read_backbone_cfg,
+    ARCHITECTURE_META_KEY, BACKBONE_TYPES, DROPPED_KEYS, RESET_OPTIONS,
+    add_input_output_args, check_fits, check_input_output, config_backbone,
+    encoder_architecture, exit_error, recorded_architecture,
     write_exported_encoder)
 
 
@@ -67,14 +77,36 @@ def convert(state_dict: Mapping, prefix: str = 'backbone.') -> 'OrderedDict':
     return encoder
 
 
+def architecture(checkpoint: Mapping, path: str, config=None) -> dict:
+    """The encoder's ``VisionTransformer3D`` arguments: of ``config``'s
+    ``model.backbone`` if given, else the checkpoint's
+    ``meta['encoder_architecture']``.
+
+    Raises:
+        ValueError: No ``config`` and no (valid) record; the message says
+            to pass ``--config CONFIG``.
+    """
+    if config is not None:
+        return encoder_architecture(config_backbone(config))
+    arch = recorded_architecture(checkpoint, path)
+    if arch is None:
+        raise ValueError(
+            f"records no encoder architecture (meta['{ARCHITECTURE_META_KEY}"
+            "']); pass the training config: --config CONFIG (config text in "
+            "a checkpoint, meta['cfg'], is never run)")
+    return arch
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Export the encoder of a checkpoint as safetensors plus '
         'a JSON of its VisionTransformer3D arguments.')
     add_input_output_args(parser, 'runner or stage1_to_stage2 checkpoint '
                           '(.pth)', source_name='checkpoint')
-    parser.add_argument('--config', help="config whose model.backbone is the "
-                        "encoder (default: the checkpoint's meta['cfg'])")
+    parser.add_argument('--config', help='the training config, whose '
+                        'model.backbone is the encoder (default: the '
+                        "checkpoint's data-only record meta['"
+                        f"{ARCHITECTURE_META_KEY}'])")
     parser.add_argument('--prefix', default='backbone.',
                         help="encoder key prefix (default: 'backbone.')")
     return parser.parse_args(argv)
@@ -83,16 +115,17 @@ def parse_args(argv=None):
 def main(argv=None) -> tuple:
     args = parse_args(argv)
     check_input_output(args.checkpoint, args.out)
-    checkpoint = torch.load(args.checkpoint, map_location='cpu',
-                            weights_only=True)
+    if args.config is not None and not osp.isfile(args.config):
+        raise SystemExit(f'error: {args.config}: no such config file')
     try:
+        checkpoint = load_state_dict_file(args.checkpoint)
         state_dict = convert(checkpoint.get('state_dict', checkpoint),
                              args.prefix)
-        arch = encoder_architecture(read_backbone_cfg(checkpoint, args.config))
+        arch = architecture(checkpoint, args.checkpoint, args.config)
         json_path = write_exported_encoder(
             state_dict, arch, args.out, dict(source=args.checkpoint))
     except (ValueError, TypeError, KeyError) as err:
-        raise SystemExit(f'error: {args.checkpoint}: {err}') from err
+        raise exit_error(args.checkpoint, err) from err
     print(f'{args.out}: {len(state_dict)} encoder weights; architecture in '
           f'{json_path}')
     return args.out, json_path

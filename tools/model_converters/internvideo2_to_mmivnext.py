@@ -49,11 +49,11 @@ import mmivnext  # noqa: F401  (safetensors loading through MMEngine)
 import torch
 
 from mmivnext.models.backbones import VisionTransformer3D
+from mmivnext.utils.checkpoint_io import load_state_dict_file
 from mmivnext.utils.encoder_export import (RESET_OPTIONS,
                                            add_input_output_args,
                                            block_architecture,
-                                           check_input_output,
-                                           read_source_weights,
+                                           check_input_output, exit_error,
                                            write_exported_encoder)
 
 
@@ -245,7 +245,7 @@ def architecture(state_dict: Mapping, num_heads: Optional[int] = None,
 def load_state_dict(path: str) -> Mapping:
     """Weights of a ``.safetensors`` or torch file, unwrapped from the
     ``module`` / ``model`` / ``state_dict`` entry of a checkpoint."""
-    state = read_source_weights(path)
+    state = load_state_dict_file(path)
     for key in CONTAINER_KEYS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
@@ -303,7 +303,7 @@ def main(argv=None) -> tuple:
                             args.img_size)
         json_path = write(state_dict, arch, args.out, args.src)
     except (ValueError, KeyError) as err:
-        raise SystemExit(f'error: {args.src}: {err}') from err
+        raise exit_error(args.src, err) from err
     _, rest = split(source, prefix)
     print(f'{args.out}: {len(state_dict)} encoder weights; architecture in '
           f'{json_path}; left out: {summarize(rest)}')

@@ -27,12 +27,13 @@ Training checkpoints (``InternVideo_next_s1.py`` / ``_s2.py``, weights under
 INIT.pth`` (:func:`stage2_init`) maps them onto our Stage-2 initialisation, in
 the format of ``stage1_to_stage2.py`` (``{'state_dict': {backbone.*,
 predictor.*}, 'meta'}``, read by ``InternVideoNextStage2(init_checkpoint=...)``
-and ``FrozenVideoTeacher(checkpoint=...)``). Like the authors' ``main_stage2.py``
-(which loads the Stage-1 ``module`` into the Stage-2 model and deep-copies it
-as the teacher), the student encoder, its predictor and the teacher all start
-from the checkpoint. The predictor mapping (source -> ``predictor.``), checked
-against a plain-torch forward of the authors' ``forward_reconstruction_loss``
-in the tests:
+and ``FrozenVideoTeacher(checkpoint=...)``; ``meta['encoder_architecture']``
+is the encoder's JSON, so ``export_encoder.py`` needs no ``--config``). Like
+the authors' ``main_stage2.py`` (which loads the Stage-1 ``module`` into the
+Stage-2 model and deep-copies it as the teacher), the student encoder, its
+predictor and the teacher all start from the checkpoint. The predictor
+mapping (source -> ``predictor.``), checked against a plain-torch forward of
+the authors' ``forward_reconstruction_loss`` in the tests:
 
 =====================================  =====================================
 ``bert_mask_token [1, 1, C]``          ``mask_token``
@@ -82,7 +83,10 @@ import re
 from collections import OrderedDict
 from typing import List, Mapping, Optional
 
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from mmivnext.utils.checkpoint_io import atomic_write_bytes
+from mmivnext.utils.encoder_export import ARCHITECTURE_META_KEY
 
 
 def _load_sibling(name: str):
@@ -318,13 +322,14 @@ def main(argv=None) -> tuple:
             stage2_init(source, prefix, args.img_size)
         json_path = iv2.write(state_dict, arch, args.out, args.src)
     except (ValueError, KeyError) as err:
-        raise SystemExit(f'error: {args.src}: {err}') from err
+        raise iv2.exit_error(args.src, err) from err
     _, rest = iv2.split(source, prefix)
     outputs = [args.out, json_path]
     if args.keep_training and rest:
         training_path = args.out[:-len('.safetensors')] + TRAINING_SUFFIX
-        save_file(dict(training_parts(source, prefix)), training_path,
-                  metadata=dict(format='pt', source=args.src))
+        atomic_write_bytes(
+            save(dict(training_parts(source, prefix)),
+                 metadata=dict(format='pt', source=args.src)), training_path)
         outputs.append(training_path)
     verb = 'kept in ' + outputs[-1] if args.keep_training and rest \
         else 'left out'
@@ -333,8 +338,9 @@ def main(argv=None) -> tuple:
           f'{iv2.summarize(rest)}')
     if init is not None:
         pred = predictor_meta(init)
-        meta = dict(converter='internvideo_next_to_mmivnext',
-                    source=args.src, encoder=arch, predictor=pred)
+        meta = {'converter': 'internvideo_next_to_mmivnext',
+                'source': args.src, ARCHITECTURE_META_KEY: arch,
+                'predictor': pred}
         outputs.append(write_stage2_init(init, args.stage2_init, meta))
         print(f'{args.stage2_init}: Stage-2 init, {len(state_dict)} backbone '
               f'+ {len(init) - len(state_dict)} predictor weights '

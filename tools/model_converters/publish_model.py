@@ -4,26 +4,33 @@
 
     python tools/model_converters/publish_model.py IN_FILE OUT_FILE
 
-keeps the ``state_dict`` (without teacher weights) and the entries of
-``meta`` in :data:`PUBLISHED_META` (the config text, the epoch and iteration,
-the MMEngine version, the dataset meta); drops the optimizer state, the
-parameter schedulers, the message hub, the EMA teacher (``'ema_teacher'``)
-and any other entry. It writes ``<OUT_FILE without .pth>-<sha256[:8]>.pth``,
-the OpenMMLab naming, readable with ``torch.load(..., weights_only=True)``.
+reads ``IN_FILE`` with weights-only loading (nothing in it is run), keeps
+the ``state_dict`` (without teacher weights) and the entries of ``meta`` in
+:data:`PUBLISHED_META` (the data-only architecture record
+``encoder_architecture``, the epoch and iteration, the MMEngine version, the
+dataset meta); drops the config text (``meta['cfg']``: no tool runs config
+text from a checkpoint), the optimizer state, the parameter schedulers, the
+message hub, the EMA teacher (``'ema_teacher'``) and any other entry. It
+writes ``<OUT_FILE without .pth>-<sha256[:8]>.pth``, the OpenMMLab naming,
+readable with ``torch.load(..., weights_only=True)``.
 """
 import argparse
 import hashlib
-import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Mapping
 
 import mmivnext  # noqa: F401  (lets weights-only loading read numpy in meta)
-import torch
 
-#: Entries of ``meta`` kept in published checkpoints.
-PUBLISHED_META = ('cfg', 'dataset_meta', 'epoch', 'iter', 'mmengine_version',
-                  'experiment_name', 'time')
+from mmivnext.utils.checkpoint_io import (atomic_write_bytes,
+                                          load_state_dict_file, serialize)
+from mmivnext.utils.encoder_export import (ARCHITECTURE_META_KEY, exit_error,
+                                           recorded_architecture)
+
+#: Entries of ``meta`` kept in published checkpoints (never ``cfg``, config
+#: text; the architecture is kept as data, :data:`ARCHITECTURE_META_KEY`).
+PUBLISHED_META = (ARCHITECTURE_META_KEY, 'dataset_meta', 'epoch', 'iter',
+                  'mmengine_version', 'experiment_name', 'time')
 #: State-dict prefixes of teachers (frozen or EMA), never published.
 TEACHER_PREFIXES = ('teacher.', )
 
@@ -57,15 +64,9 @@ def save_published(checkpoint: Mapping, out_file: str) -> str:
     """Save ``checkpoint`` as ``<out_file without .pth>-<sha256[:8]>.pth``
     and return that path."""
     stem = out_file[:-len('.pth')] if out_file.endswith('.pth') else out_file
-    os.makedirs(osp.dirname(osp.abspath(stem)), exist_ok=True)
-    tmp_file = stem + '.pth.tmp'
-    torch.save(checkpoint, tmp_file)
-    sha = hashlib.sha256()
-    with open(tmp_file, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            sha.update(block)
-    final_file = f'{stem}-{sha.hexdigest()[:8]}.pth'
-    os.replace(tmp_file, final_file)
+    data = serialize(checkpoint)
+    final_file = f'{stem}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
+    atomic_write_bytes(data, final_file)  # fsynced, then renamed
     return final_file
 
 
@@ -82,12 +83,12 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     if not osp.isfile(args.in_file):
         raise SystemExit(f'error: {args.in_file}: no such file')
-    checkpoint = torch.load(args.in_file, map_location='cpu',
-                            weights_only=True)
     try:
+        checkpoint = load_state_dict_file(args.in_file)
+        recorded_architecture(checkpoint, args.in_file)  # checked if there
         published = publish(checkpoint)
-    except ValueError as err:
-        raise SystemExit(f'error: {args.in_file}: {err}') from err
+    except (ValueError, TypeError, AttributeError) as err:
+        raise exit_error(args.in_file, err) from err
     final_file = save_published(published, args.out_file)
     print(f'{final_file}: {len(published["state_dict"])} weights')
     return final_file

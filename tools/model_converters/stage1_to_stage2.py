@@ -7,8 +7,10 @@ alignment heads, optimizer, schedulers, message hub)::
 
     python tools/model_converters/stage1_to_stage2.py STAGE1_CKPT OUT
 
+``STAGE1_CKPT`` is read with weights-only loading (nothing in it is run).
 ``OUT`` is a small MMEngine-style checkpoint ``{'state_dict', 'meta'}``
-(``torch.load(..., weights_only=True)`` reads it), used as
+(``torch.load(..., weights_only=True)`` reads it), written atomically, used
+as
 
 * the student's init, e.g. ``backbone=dict(..., init_cfg=dict(
   type='Pretrained', checkpoint=OUT, prefix='backbone.'))`` and the same with
@@ -16,23 +18,28 @@ alignment heads, optimizer, schedulers, message hub)::
 * the teacher's weights:
   ``teacher=dict(type='FrozenVideoTeacher', backbone=..., checkpoint=OUT)``.
 
-``meta`` records the source file and keeps the source's ``cfg`` (config
-text), ``epoch`` and ``iter``, so ``export_encoder.py`` can read the
-architecture from ``OUT`` too.
+``meta`` records the source file and keeps the source's ``epoch``,
+``iter`` and data-only architecture record ``encoder_architecture`` (checked
+to be plain ``VisionTransformer3D`` arguments), so that ``export_encoder.py``
+can read the architecture from ``OUT`` too. Config text (``meta['cfg']``) is
+not carried over: no tool runs config text from a checkpoint.
 """
 import argparse
-import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Mapping
 
 import mmivnext  # noqa: F401  (lets weights-only loading read numpy in meta)
-import torch
+
+from mmivnext.utils.checkpoint_io import atomic_save, load_state_dict_file
+from mmivnext.utils.encoder_export import (ARCHITECTURE_META_KEY, exit_error,
+                                           recorded_architecture)
 
 #: Prefixes of the weights Stage 2 starts from.
 KEPT_PREFIXES = ('backbone.', 'predictor.')
-#: Entries of the source's ``meta`` carried over.
-KEPT_META = ('cfg', 'epoch', 'iter', 'mmengine_version')
+#: Entries of the source's ``meta`` carried over (besides the checked
+#: architecture record, :data:`ARCHITECTURE_META_KEY`). Never ``cfg``.
+KEPT_META = ('epoch', 'iter', 'mmengine_version')
 
 
 def convert(state_dict: Mapping) -> 'OrderedDict':
@@ -61,10 +68,9 @@ def convert(state_dict: Mapping) -> 'OrderedDict':
 def write(state_dict: Mapping, dst: str, meta: dict) -> str:
     """Save a Stage-2 init: the ``backbone.`` / ``predictor.`` entries of
     ``state_dict`` (:func:`convert`, which also checks the encoder is there)
-    as ``{'state_dict', 'meta'}`` to ``dst``; returns ``dst``."""
+    as ``{'state_dict', 'meta'}`` to ``dst``, atomically; returns ``dst``."""
     converted = convert(state_dict)
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save(dict(state_dict=converted, meta=meta), dst)
+    atomic_save(dict(state_dict=converted, meta=meta), dst)
     return dst
 
 
@@ -81,20 +87,23 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     if not osp.isfile(args.src):
         raise SystemExit(f'error: {args.src}: no such file')
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
-    if not isinstance(checkpoint, Mapping):
-        raise SystemExit(f'error: {args.src}: not a checkpoint (a dict)')
-    state_dict = checkpoint.get('state_dict', checkpoint)
     try:
+        checkpoint = load_state_dict_file(args.src)
+        state_dict = checkpoint.get('state_dict', checkpoint)
         converted = convert(state_dict)
-    except ValueError as err:
-        raise SystemExit(f'error: {args.src}: {err}') from err
+        arch = recorded_architecture(checkpoint, args.src)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise exit_error(args.src, err) from err
     if not any(k.startswith('predictor.') for k in converted):
         print(f'warning: {args.src} has no predictor.* weights; the Stage-2 '
               f'predictor cannot start from Stage 1.')
-    source_meta = checkpoint.get('meta') or {}
+    source_meta = checkpoint.get('meta')
+    if not isinstance(source_meta, Mapping):
+        source_meta = {}
     meta = dict(converter='stage1_to_stage2', source=args.src)
     meta.update({k: source_meta[k] for k in KEPT_META if k in source_meta})
+    if arch is not None:
+        meta[ARCHITECTURE_META_KEY] = arch
     write(converted, args.dst, meta)
     kept = [p for p in KEPT_PREFIXES
             if any(k.startswith(p) for k in converted)]

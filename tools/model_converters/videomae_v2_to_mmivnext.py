@@ -62,11 +62,11 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 import torch
 
 from mmivnext.models.utils.pos_embed import get_1d_sinusoid_table
+from mmivnext.utils.checkpoint_io import load_state_dict_file
 from mmivnext.utils.encoder_export import (RESET_OPTIONS,
                                            add_input_output_args,
                                            block_architecture,
-                                           check_input_output,
-                                           read_source_weights,
+                                           check_input_output, exit_error,
                                            write_exported_encoder)
 
 
@@ -250,7 +250,7 @@ def main(argv=None) -> tuple:
     args = parse_args(argv)
     check_input_output(args.src, args.out)
     try:
-        source = unwrap(read_source_weights(args.src))
+        source = unwrap(load_state_dict_file(args.src))
         learnable = 'pos_embed' in source or 'encoder.pos_embed' in source
         state_dict = convert(source, args.num_frames, args.img_size)
         arch = architecture(state_dict, args.num_frames, args.img_size,
@@ -258,7 +258,7 @@ def main(argv=None) -> tuple:
         json_path = write_exported_encoder(state_dict, arch, args.out,
                                            dict(source=args.src))
     except (ValueError, KeyError) as err:
-        raise SystemExit(f'error: {args.src}: {err}') from err
+        raise exit_error(args.src, err) from err
     print(f'{args.out}: {len(state_dict)} encoder weights; architecture in '
           f'{json_path}')
     return args.out, json_path

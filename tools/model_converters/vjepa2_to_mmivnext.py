@@ -58,11 +58,11 @@ from collections import OrderedDict
 from typing import Mapping, Optional, Sequence, Union
 
 
+from mmivnext.utils.checkpoint_io import load_state_dict_file
 from mmivnext.utils.encoder_export import (RESET_OPTIONS,
                                            add_input_output_args,
                                            block_architecture,
-                                           check_input_output,
-                                           read_source_weights,
+                                           check_input_output, exit_error,
                                            write_exported_encoder)
 
 
@@ -226,14 +226,15 @@ def main(argv=None) -> tuple:
     args = parse_args(argv)
     check_input_output(args.src, args.out)
     try:
-        state_dict = convert(read_source_weights(args.src), args.checkpoint_key)
+        state_dict = convert(load_state_dict_file(args.src),
+                             args.checkpoint_key)
         arch = architecture(state_dict, args.num_frames, args.img_size,
                             args.num_heads)
         json_path = write_exported_encoder(
             state_dict, arch, args.out,
             dict(source=args.src, checkpoint_key=args.checkpoint_key))
     except (ValueError, KeyError) as err:
-        raise SystemExit(f'error: {args.src}: {err}') from err
+        raise exit_error(args.src, err) from err
     print(f'{args.out}: {len(state_dict)} encoder weights ('
           f'{args.checkpoint_key}); architecture in {json_path}')
     return args.out, json_path

@@ -545,18 +545,35 @@ class VisionTransformer3D(BaseModule):
         return None
 
     def _load_pretrained(self, cfg: dict) -> None:
-        """Load a ``Pretrained`` init_cfg's checkpoint strictly."""
+        """Load a ``Pretrained`` init_cfg's checkpoint strictly.
+
+        The file is read through MMEngine's loader (local paths and URLs),
+        which mmivnext makes weights-only (:mod:`mmivnext.utils.compat`,
+        fix 7): nothing in it is run, and a file that cannot be read safely
+        raises a ``CheckpointLoadError`` naming it. Every error here names
+        the file.
+        """
         from mmengine.logging import print_log
-        from mmengine.runner.checkpoint import (_load_checkpoint,
-                                                _load_checkpoint_with_prefix)
+        from mmengine.runner.checkpoint import _load_checkpoint
         filename, prefix = cfg['checkpoint'], cfg.get('prefix')
         self.check_exported_architecture(filename)
+        state = _load_checkpoint(filename, map_location='cpu')
+        if isinstance(state, Mapping) and 'state_dict' in state:
+            state = state['state_dict']
+        if not isinstance(state, Mapping):
+            raise TypeError(f'VisionTransformer3D: {filename} holds a '
+                            f'{type(state).__name__}, not a state dict')
         if prefix:
-            state = _load_checkpoint_with_prefix(prefix, filename,
-                                                 map_location='cpu')
-        else:
-            state = _load_checkpoint(filename, map_location='cpu')
-            state = state.get('state_dict', state)
+            if not prefix.endswith('.'):  # as MMEngine's prefix loading
+                prefix += '.'
+            found = {k[len(prefix):]: v for k, v in state.items()
+                     if k.startswith(prefix)}
+            if not found:
+                prefixes = sorted({k.split('.')[0] + '.' for k in state})
+                raise KeyError(f'VisionTransformer3D: {filename} has no '
+                               f'weights with the prefix {prefix!r}; its '
+                               f'keys start with {prefixes}')
+            state = found
         try:
             self.load_state_dict(state, strict=True)
         except RuntimeError as err:

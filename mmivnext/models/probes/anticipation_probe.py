@@ -15,10 +15,10 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
+from mmivnext.utils.checkpoint_io import load_state_dict_file
 
 #: Tasks of the probe and the data-sample fields of their labels / scores.
 TASKS = ('verb', 'noun', 'action')
@@ -216,12 +216,14 @@ class ActionAnticipationProbe(BaseModel):
 
     def load_predictor(self, filename: str, prefix: str) -> None:
         """Load the predictor strictly from the ``prefix`` keys of a
-        checkpoint; the position embedding is resized to the predictor's
-        grid by its load pre-hook."""
+        checkpoint (read weights-only by
+        :func:`~mmivnext.utils.checkpoint_io.load_state_dict_file`: nothing
+        in it is run; every error names the file); the position embedding
+        is resized to the predictor's grid by its load pre-hook."""
         if not osp.isfile(filename):
             raise FileNotFoundError(
                 f'predictor_checkpoint {filename!r} does not exist.')
-        checkpoint = _load_checkpoint(filename, map_location='cpu')
+        checkpoint = load_state_dict_file(filename, map_location='cpu')
         state = checkpoint.get('state_dict', checkpoint)
         weights = {k[len(prefix):]: v for k, v in state.items()
                    if k.startswith(prefix)}

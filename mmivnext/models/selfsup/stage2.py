@@ -1,6 +1,6 @@
 """InternVideo-Next Stage 2: latent prediction against a frozen Stage-1
 teacher."""
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -122,9 +122,26 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
 
     def load_stage1(self, filename: str) -> None:
         """Load ``backbone.*`` (and ``predictor.*``) strictly from a Stage-1
-        checkpoint; position embeddings are resized to this model's grid."""
+        checkpoint; position embeddings are resized to this model's grid.
+
+        The file is read through MMEngine's loader, which mmivnext makes
+        weights-only (:mod:`mmivnext.utils.compat`, fix 7): nothing in it
+        is run. Every error names ``filename``.
+
+        Raises:
+            FileNotFoundError: No such file.
+            CheckpointLoadError: The file cannot be read safely.
+            TypeError: It holds no checkpoint dict.
+            KeyError: It has no weights of a part.
+            RuntimeError: Its weights do not fit a part (missing or
+                unexpected keys, shapes).
+        """
         checkpoint = _load_checkpoint(filename, map_location='cpu')
-        state = checkpoint.get('state_dict', checkpoint)
+        state = checkpoint.get('state_dict', checkpoint) \
+            if isinstance(checkpoint, Mapping) else checkpoint
+        if not isinstance(state, Mapping):
+            raise TypeError(f'{filename} holds a {type(state).__name__}, '
+                            'not a checkpoint dict')
         parts = ['backbone'] + (['predictor'] if self.load_predictor else [])
         for part in parts:
             prefix = f'{part}.'
@@ -133,8 +150,12 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
             if not sub:
                 raise KeyError(f'{filename} has no {prefix}* weights to '
                                f'initialise the Stage-2 {part}.')
-            # strict: missing or unexpected keys raise, naming them.
-            getattr(self, part).load_state_dict(sub, strict=True)
+            try:  # strict: missing or unexpected keys raise, naming them
+                getattr(self, part).load_state_dict(sub, strict=True)
+            except RuntimeError as err:
+                raise RuntimeError(
+                    f'{filename}: its {prefix}* weights do not fit the '
+                    f'Stage-2 {part}: {err}') from err
             print_log(f'Loaded the Stage-2 {part} from {filename} '
                       f'({len(sub)} tensors).', logger='current')
 

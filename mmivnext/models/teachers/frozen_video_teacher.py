@@ -9,7 +9,6 @@ Target" ablation updates it as an EMA of the student instead:
 :class:`~mmivnext.engine.hooks.TeacherEMAHook`.
 """
 import copy
-import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
+from mmivnext.utils.checkpoint_io import load_checkpoint_file
 from ..backbones import VisionTransformer3D
 from .base_frozen_teacher import BaseFrozenTeacher, parse_teacher_dtype
 
@@ -42,10 +42,11 @@ def read_encoder_state_dict(checkpoint: str,
     """The encoder's weights in a checkpoint file, ``prefix`` removed.
 
     Args:
-        checkpoint (str): A ``.safetensors`` file (read with safetensors) or
-            a torch file (read with ``weights_only=True``) holding a state
-            dict or a dict with one under ``'state_dict'`` (MMEngine runner
-            checkpoints, ``stage1_to_stage2`` outputs).
+        checkpoint (str): A ``.safetensors`` file or a torch file holding a
+            state dict or a dict with one under ``'state_dict'`` (MMEngine
+            runner checkpoints, ``stage1_to_stage2`` outputs), read with
+            :func:`~mmivnext.utils.checkpoint_io.load_checkpoint_file`
+            (weights-only: nothing in the file is run).
         prefix (str): Prefix of the encoder's keys (``'backbone.'``); ``''``
             takes every key (exported encoders).
 
@@ -54,15 +55,10 @@ def read_encoder_state_dict(checkpoint: str,
 
     Raises:
         FileNotFoundError: No such file.
+        CheckpointLoadError: The file cannot be read safely (names it).
         ValueError: The file holds no state dict, or no key with ``prefix``.
     """
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'teacher checkpoint not found: {checkpoint}')
-    if checkpoint.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        state = load_file(checkpoint, device='cpu')
-    else:
-        state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    state = load_checkpoint_file(checkpoint, map_location='cpu')
     if isinstance(state, Mapping) and 'state_dict' in state:
         state = state['state_dict']
     if not isinstance(state, Mapping) or not all(

@@ -60,7 +60,11 @@ def test_layers_match_transformers(tiny_modernbert_dir, k, attn_implementation):
     with torch.no_grad():
         expected = reference(inputs_embeds=hidden).last_hidden_state
         out = predictor._forward_layers(hidden)
-        assert_close(out, expected)
+        # fp32 (the RoPE is float32 by design): each side lies a few eps
+        # (1.2e-7) of the outputs' scale (~7) from the float64 result, by
+        # kernel-dependent rounding; 1e-5 (~80 eps) of that scale covers it.
+        assert_close(out, expected, rtol=0,
+                     atol=1e-5 * float(expected.abs().max()))
         # The local window matters at this length: all-global layers differ.
         for layer in predictor.layers:
             layer.half_window = None

@@ -58,8 +58,9 @@ def test_qk_norm_weight_shapes():
 
 
 def test_self_attention_mask():
-    attn = MultiheadSelfAttention(32, 4).eval()
-    x = torch.randn(1, 5, 32)
+    # float64: 5 masked and 3 plain tokens run different kernels.
+    attn = MultiheadSelfAttention(32, 4).double().eval()
+    x = torch.randn(1, 5, 32, dtype=torch.float64)
     mask = torch.ones(5, 5, dtype=torch.bool)
     mask[:, 3:] = False  # nobody attends to tokens 3, 4
     out = attn(x, attn_mask=mask)
@@ -154,7 +155,8 @@ def test_patch_embed_linear_path_equals_conv():
     normed = PatchEmbed3D(3, 32, patch_size=4, tubelet_size=2,
                           pixel_norm_cfg='rmsnorm')
     normed.proj.load_state_dict(conv.proj.state_dict())
-    x = torch.randn(2, 3, 4, 8, 12)
+    conv, normed = conv.double(), normed.double()  # GEMM vs conv kernels
+    x = torch.randn(2, 3, 4, 8, 12, dtype=torch.float64)
     out = conv(x)
     assert out.shape == (2, 2 * 2 * 3, 32)
     normed.pixel_norm = nn.Identity()
