@@ -2,6 +2,7 @@
 security tests: the demo recognizer (1 layer of width 32, 4 frames) on 8
 clips of the session's demo set, 2 steps of 4 an epoch."""
 import os.path as osp
+import uuid
 
 from mmengine.config import Config
 
@@ -52,6 +53,9 @@ def train(cfg, work_dir, max_epochs, resume=False):
     runner."""
     cfg = cfg.copy()
     cfg.work_dir = str(work_dir)
+    # MMEngine reuses the logger (and so the log file) of an experiment name
+    # it has seen; the default name repeats within a second.
+    cfg.experiment_name = f'{osp.basename(work_dir)}_{uuid.uuid4().hex[:8]}'
     cfg.train_cfg.max_epochs = max_epochs
     if isinstance(resume, str):
         cfg.resume, cfg.load_from = True, resume

@@ -435,7 +435,12 @@ def test_mmengine_loaders_never_run_checkpoint_content(load, kind, marker,
 def runner_epoch1(demo_videos, tmp_path_factory):
     """A real checkpoint of one epoch of the tiny demo recognizer."""
     work_dir = tmp_path_factory.mktemp('runner')
-    train(tiny_recognizer_cfg(demo_videos), work_dir, 1)
+    scopes = dict(DefaultScope._instance_dict)
+    try:
+        train(tiny_recognizer_cfg(demo_videos), work_dir, 1)
+    finally:  # the runner's default scope must not outlive the fixture
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(scopes)
     return load_checkpoint_file(str(work_dir / 'epoch_1.pth'))
 
 
