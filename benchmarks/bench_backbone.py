@@ -435,10 +435,10 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
               if e.name in (OURS, TIMM, MMACTION)}
     check_param_counts(counts)
 
-    peak = matmul_peak(device, dtype)
+    peak = matmul_peak(device, dtype, size=args.peak_size)
     run(entries, device, dtype, args.warmup, args.iters)
     rows, columns = make_rows(entries, args, peak)
-    print(f'Matmul peak ({args.dtype}, 2048^3 torch.mm): '
+    print(f'Matmul peak ({args.dtype}, {args.peak_size}^3 torch.mm): '
           f'{peak / 1e9:.1f} GFLOP/s')
     print()
     print(format_table(rows, columns))

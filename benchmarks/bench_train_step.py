@@ -290,7 +290,7 @@ def run(args) -> Dict[str, object]:
     record.remove()
     step_flops = part_flops(model, args.stage, clips, _masks(recorded[0]))
     peak_dtype = torch.bfloat16 if args.amp else torch.float32
-    peak = matmul_peak(device, peak_dtype)
+    peak = matmul_peak(device, peak_dtype, size=args.peak_size)
     plain_s = median(plain)
 
     rows = []
@@ -377,7 +377,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
           f'{", SDPA " + "/".join(args.sdpa_backends) if args.sdpa_backends else ""}')  # noqa: E501
     print(f'# {environment()}; {args.warmup} warmup + {args.iters} timed '
           f'steps (medians)')
-    print(f'# torch.mm peak ({"bf16" if args.amp else "fp32"}, 2048^3): '
+    print(f'# torch.mm peak ({"bf16" if args.amp else "fp32"}, '
+          f'{args.peak_size}^3): '
           f'{result["peak"] / 1e9:.1f} GFLOP/s')
     print(format_table(result['rows']))
     print(f'\nThroughput {result["clips_per_s"]:.3g} clips/s, model FLOP '

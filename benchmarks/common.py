@@ -18,7 +18,8 @@ DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16,
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Add ``--device``, ``--warmup``, ``--iters``, ``--threads``, ``--seed``."""
+    """Add ``--device``, ``--warmup``, ``--iters``, ``--threads``, ``--seed``,
+    ``--peak-size``."""
     parser.add_argument('--device', default='cuda' if
                         torch.cuda.is_available() else 'cpu',
                         help='cpu, cuda or cuda:N (default: cuda if present)')
@@ -29,6 +30,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: torch\'s choice)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--peak-size', type=int, default=2048,
+                        help='side of the square torch.mm timed as the '
+                        'matmul peak (smaller for quick checks: a bf16 '
+                        '2048^3 product takes about a minute on CPUs '
+                        'without bf16 instructions)')
 
 
 def setup(args) -> torch.device:

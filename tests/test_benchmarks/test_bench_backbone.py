@@ -23,7 +23,8 @@ def _load_benchmark(name):
 
 bench = _load_benchmark('bench_backbone')
 
-TINY = ['--arch', 'tiny', '--frames', '2', '--img-size', '28', '--warmup',
+TINY = ['--arch', 'tiny', '--frames', '2', '--img-size', '28', '--peak-size',
+        '256', '--warmup',
         '1', '--iters', '1']
 COLUMNS = ['model', 'tokens/clip', 'params', 's/step', 'spread %', 'clips/s',
            'tokens/s', 'GFLOP/s', '% of matmul peak']

@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.runner import Runner
 
 from mmivnext.engine.runner import (RANDOM_STATES_KEY, build_runner,
                                     torch_checkpoint_problem)
@@ -90,21 +91,26 @@ def test_stage1_and_stage2_resume_exactly(demo_videos, demo_models, tmp_path):
                          tmp_path / 's2_part' / 'epoch_2.pth')
 
 
-def test_samples_do_not_depend_on_workers(demo_videos, demo_models, tmp_path):
+def _epoch_batches(demo_videos, sampler, workers):
+    """The clips of epoch 1 of the Stage-1 demo data with ``sampler``."""
+    cfg = use_demo_data(Config.fromfile(STAGE1), demo_videos,
+                        num_workers=workers)
+    cfg.train_dataloader.sampler.type = sampler
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+    loader.sampler.set_epoch(1)
+    return [clip for batch in loader for clip in batch['inputs']]
+
+
+def test_samples_do_not_depend_on_workers(demo_videos, mmivnext_scope):
     """With SeededSampler a sample's augmentation depends on the seed, epoch
-    and index only: 0 workers and 2 persistent workers give equal batches."""
-    batches = []
-    for workers in (0, 2):
-        cfg = _stage1_cfg(demo_videos, demo_models)
-        cfg = use_demo_data(cfg, demo_videos, num_workers=workers)
-        cfg.work_dir = str(tmp_path / f'w{workers}')
-        runner = build_runner(cfg)
-        loader = runner.build_dataloader(cfg.train_dataloader, seed=0)
-        loader.sampler.set_epoch(1)
-        batches.append([b['inputs'] for b in loader])
-    for a, b in zip(*batches):
-        for x, y in zip(a, b):
-            assert torch.equal(x, y)
+    and index only: 0 workers and 2 persistent workers give equal clips
+    (random frame offsets and crops), which DefaultSampler does not."""
+    seeded = [_epoch_batches(demo_videos, 'mmivnext.SeededSampler', workers)
+              for workers in (0, 2)]
+    assert all(torch.equal(x, y) for x, y in zip(*seeded))
+    plain = [_epoch_batches(demo_videos, 'DefaultSampler', workers)
+             for workers in (0, 2)]
+    assert not all(torch.equal(x, y) for x, y in zip(*plain))
 
 
 @HOOKS.register_module(force=True)
