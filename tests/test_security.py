@@ -108,6 +108,17 @@ def assert_names_file(message: str, path: str) -> None:
     assert '\n' not in message.strip(), message
 
 
+def assert_refused_or_loaded(kind: str, load, src: str, tmp_path) -> None:
+    """``load(src, tmp_path)`` refuses a pickle payload with an error naming
+    ``src``, and loads a file whose only payload is config text."""
+    if kind in PICKLES:
+        with pytest.raises(CheckpointLoadError) as exc:
+            load(src, tmp_path)
+        assert_names_file(str(exc.value), src)
+    else:
+        load(src, tmp_path)
+
+
 def assert_cli_refuses(run, path: str) -> None:
     """``run()`` exits with one line ``error: ...`` naming ``path``."""
     with pytest.raises(SystemExit) as exc:
@@ -382,12 +393,7 @@ MODEL_CASES = {
 def test_models_never_run_checkpoint_content(case, kind, marker, tmp_path):
     content, load = MODEL_CASES[case]
     src = plant(kind, content(), tmp_path, 'src', marker)
-    if kind in PICKLES:
-        with pytest.raises(CheckpointLoadError) as exc:
-            load(src, tmp_path)
-        assert_names_file(str(exc.value), src)
-    else:
-        load(src, tmp_path)
+    assert_refused_or_loaded(kind, load, src, tmp_path)
 
 
 def test_stage2_init_errors_name_the_file(tmp_path):
@@ -422,12 +428,7 @@ def test_mmengine_loaders_never_run_checkpoint_content(load, kind, marker,
                                                        tmp_path):
     content = dict(state_dict=encoder_weights(), meta=dict(epoch=1))
     src = plant(kind, content, tmp_path, 'src', marker)
-    if kind in PICKLES:
-        with pytest.raises(CheckpointLoadError) as exc:
-            load(src, tmp_path)
-        assert_names_file(str(exc.value), src)
-    else:
-        load(src, tmp_path)
+    assert_refused_or_loaded(kind, load, src, tmp_path)
 
 
 # ------------------------------------------------ the training runner ----
