@@ -219,9 +219,10 @@ def part_flops(model, stage: int, clips: torch.Tensor,
                     model.pixel_head, M * mul)
             if model.align_head is not None:
                 out['heads'] += T * flops.tokenwise_flops(model.align_head, K)
-            if model.global_align_loss is not None:
-                out['heads'] += T * flops.attention_pooling_flops(
+            if model.global_align_head is not None:
+                out['heads'] += T * (flops.attention_pooling_flops(
                     backbone.projector, backbone.num_cls_tokens + K)
+                    + flops.tokenwise_flops(model.global_align_head, 1))
         else:
             out['heads'] += T * flops.tokenwise_flops(model.head, M)
     return {k: v * batch for k, v in out.items()}

@@ -31,8 +31,11 @@ def tiny_model_cfg(ckpts, **overrides):
         pixel_head=dict(type='DiffMLPHead', target_dims=588, cond_dims=32,
                         width=64, depth=1),
         align_head=dict(type='TokenAlignmentHead', in_dims=64, out_dims=32,
+                        grid_size=(4, 2, 2),
                         num_layers=2),
-        global_align_loss=dict(type='CosineSimilarityLoss'))
+        global_align_head=dict(
+            type='LatentPredictionHead', in_dims=32, out_dims=32,
+            loss=dict(type='CosineSimilarityLoss', normalize_target=False)))
     cfg.update(overrides)
     return cfg
 

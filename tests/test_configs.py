@@ -37,7 +37,8 @@ def test_config_loads(path):
     assert 'model' in cfg and 'train_dataloader' in cfg
 
 
-def test_stage1_vitb_is_the_paper_recipe():
+def test_stage1_vitb_structure():
+    """The parts; the recipe numbers are tests/test_fidelity.py's."""
     cfg = load('ivnext/stage1_vitb.py')
     model = cfg.model
     assert model.type == 'InternVideoNextStage1'
@@ -56,15 +57,6 @@ def test_stage1_vitb_is_the_paper_recipe():
     optim = cfg.optim_wrapper
     assert optim.type == 'mmivnext.AnyDeviceAmpOptimWrapper'
     assert optim.dtype == 'bfloat16'
-    assert optim.optimizer.lr == 1e-3
-    assert tuple(optim.optimizer.betas) == (0.9, 0.98)
-    assert optim.optimizer.weight_decay == 0.05
-    assert optim.clip_grad is not None
-    assert cfg.train_cfg.max_epochs == 50
-    warmup, cosine = cfg.param_scheduler
-    assert (warmup.type, warmup.end) == ('LinearLR', 5)
-    assert (cosine.type, cosine.begin, cosine.end) == (
-        'CosineAnnealingLR', 5, 50)
     assert cfg.train_dataloader.batch_size * 64 == \
         cfg.auto_scale_lr.base_batch_size == 2048
     steps = [s.type for s in cfg.train_dataloader.dataset.pipeline]
@@ -110,36 +102,33 @@ def test_stage1_vitl_changes_only_the_encoder():
 def test_table1_ablation(name, check):
     cfg = Config.fromfile(osp.join(ABLATIONS, f'stage1_vitb_{name}.py'))
     assert check(cfg.model), name
-    # The ablation setting: 8 frames, SigLIP2-Large, 30 epochs.
+    # The ablation setting: 8-frame clips (16-frame position-embedding
+    # tables, as the authors' code), SigLIP2-Large, 30 epochs.
     assert cfg.train_cfg.max_epochs == 30
-    assert cfg.model.backbone.num_frames == 8
+    assert cfg.train_dataloader.dataset.pipeline[1].clip_len == 8
+    assert cfg.model.backbone.num_frames == 16
     if cfg.model.teacher is not None:
         assert 'siglip2-large' in cfg.model.teacher.pretrained
     if cfg.model.predictor is not None:
-        assert tuple(cfg.model.predictor.grid_size) == (8, 16, 16)
+        assert tuple(cfg.model.predictor.grid_size) == (16, 16, 16)
 
 
-def test_stage2_vitb_is_the_paper_recipe():
+def test_stage2_vitb_structure():
+    """The parts; the recipe numbers are tests/test_fidelity.py's."""
     cfg = load('ivnext/stage2_vitb.py')
     model = cfg.model
     assert model.type == 'InternVideoNextStage2'
-    assert model.backbone.num_frames == 32
+    # 16-frame position-embedding tables for 32-frame clips (the authors').
+    assert model.backbone.num_frames == 16
     assert model.teacher.type == 'FrozenVideoTeacher'
     # Student and teacher start from the same Stage-1 init.
     assert model.teacher.checkpoint == model.init_checkpoint
-    assert model.teacher.backbone.num_frames == 32
+    assert model.teacher.backbone.num_frames == 16
     assert model.masker.type == 'MultiBlockMasker'
-    assert tuple(model.predictor.grid_size) == (32, 16, 16)
+    assert tuple(model.predictor.grid_size) == (16, 16, 16)
     assert model.predictor.init == 'none'  # its weights come from Stage 1
     assert model.head.out_dims == model.predictor.in_dims == 768
-    optim = cfg.optim_wrapper
-    assert optim.optimizer.lr == 1e-4
-    assert optim.optimizer.weight_decay == 0.05
-    assert optim.dtype == 'bfloat16'
-    assert cfg.train_cfg.max_epochs == 100
-    (cosine, ) = cfg.param_scheduler  # no warmup
-    assert (cosine.type, cosine.begin, cosine.end) == (
-        'CosineAnnealingLR', 0, 100)
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
     assert cfg.train_dataloader.batch_size * 64 == 2048
     sampling = cfg.train_dataloader.dataset.pipeline[1]
     assert sampling.clip_len == 32
@@ -167,10 +156,10 @@ def test_stage2_vitl():
          'FrozenVideoTeacher' and c.model.teacher.prefix == ''),
         ('visible-align', lambda c: c.model.visible_align_head is not None),
         ('pixel-loss', lambda c: c.model.pixel_head.type == 'DiffMLPHead'),
-        ('ablation-f16', lambda c: c.model.backbone.num_frames == 16 and
-         c.train_dataloader.dataset.pipeline[1].clip_len == 16),
-        ('ablation-f32', lambda c: tuple(c.model.predictor.grid_size) ==
-         (32, 16, 16)),
+        ('ablation-f16', lambda c: c.model.masker.mask_cfgs[0].max_visible
+         == 800 and c.train_dataloader.dataset.pipeline[1].clip_len == 16),
+        ('ablation-f32', lambda c: c.model.masker.mask_cfgs[1].max_visible
+         == 1600 and c.train_dataloader.dataset.pipeline[1].clip_len == 32),
         ('semantic-mask', lambda c: c.model.masker.type == 'SemanticMasker'
          and c.model.mask_teacher.type == 'SigLIPTeacher'),
     ])
@@ -184,8 +173,7 @@ def test_table3_table4_stage2_ablation(name, check):
 def test_table4_stage1_frame_counts(frames):
     cfg = Config.fromfile(
         osp.join(ABLATIONS, f'stage1_vitb_ablation-f{frames}.py'))
-    assert cfg.model.backbone.num_frames == frames
-    assert tuple(cfg.model.predictor.grid_size) == (frames, 16, 16)
+    assert cfg.model.backbone.num_frames == 16  # the tables' frames
     assert cfg.train_dataloader.dataset.pipeline[1].clip_len == frames
 
 

@@ -1,9 +1,16 @@
 # InternVideo-Next Stage 1, ViT-B/14 student, 16 frames x 224 px, on
-# unlabeled Kinetics-710-style videos. Paper Table 13: AdamW (0.9, 0.98),
-# lr 1e-3 at batch 2048 (64 GPUs x 32), wd 0.05, cosine, 5 warmup epochs,
-# 50 epochs, MultiScaleCrop + flip, mask ratio 0.8. bf16 autocast on GPUs.
+# unlabeled Kinetics-710-style videos: the paper's recipe (Table 13) with the
+# authors' code where the paper is silent (docs/fidelity.md): AdamW
+# (0.9, 0.98), eps 1e-6, lr 1e-3 per 256 clips (8e-3 at batch 2048 = 64 GPUs
+# x 32), wd 0.05, cosine to 8e-5, 5 warmup epochs, 50 epochs, clip 5.0,
+# MultiScaleCrop (13 fixed crops) + flip, semantic masks of ratio 0.8. bf16
+# autocast on GPUs.
 #
-#   tools/dist_train.sh configs/ivnext/stage1_vitb.py 64 --auto-scale-lr
+#   tools/dist_train.sh configs/ivnext/stage1_vitb.py 64
+#
+# On another number of GPUs add --auto-scale-lr (the lr follows the total
+# batch linearly, as the authors' per-256 rule). The authors' script values
+# (62 epochs, 7 warmup epochs, mask ratio 0.75): stage1_vitb_authors-script.py.
 _base_ = [
     '../_base_/models/ivnext-s1_vit-base-p14.py',
     '../_base_/datasets/k400_unlabeled.py',
@@ -22,11 +29,7 @@ train_dataloader = dict(
 # per-call weight casts under autocast (it runs without grads).
 model = dict(teacher=dict(dtype='bfloat16'))
 
-optim_wrapper = dict(
-    type='mmivnext.AnyDeviceAmpOptimWrapper',
-    dtype='bfloat16',
-    optimizer=dict(lr=1e-3, betas=(0.9, 0.98), weight_decay=0.05),
-    clip_grad=dict(max_norm=3.0))
+optim_wrapper = dict(type='mmivnext.AnyDeviceAmpOptimWrapper',
+                     dtype='bfloat16')
 
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=5))
-auto_scale_lr = dict(base_batch_size=2048)

@@ -2,7 +2,8 @@
 # frozen SigLIP2 teacher -> semantic masker (ratio 0.8) -> student encoder on
 # the visible tokens -> last 5 layers of ModernBERT-Large -> diffusion MLP
 # decoder (depth 6, width 1536) per masked patch, plus token and global
-# alignment with the teacher (2 - 2 cos), all losses with weight 1.
+# alignment with the teacher (2 - 2 cos), all losses with weight 1. Every
+# recipe detail and its source (paper or the authors' code): docs/fidelity.md.
 #
 # The student's 14 px patches on 224 px frames give a 16 x 16 token grid; the
 # teacher runs on 256 px frames with 16 px patches, the same grid. The paper's
@@ -22,6 +23,10 @@ teacher_dims = 1536
 predictor_id = 'answerdotai/ModernBERT-large'
 predictor_dims = 1024  # ModernBERT-Large hidden size
 align_layers = 6
+# The attention-pooling projector's width: 768 for every encoder size, as the
+# released encoders (the authors' clip_embed_dim); global_align_head maps it
+# to the teacher's width.
+projector_dims = 768
 
 model = dict(
     type='InternVideoNextStage1',
@@ -43,10 +48,10 @@ model = dict(
         patch_pixel_norm_cfg=dict(type='RMSNorm', eps=1e-6),
         patch_norm_cfg=dict(type='RMSNorm', eps=1e-6),
         rescale_residual_init=True,
-        # The global alignment head: attention pooling to the teacher width.
+        # Attention pooling (the released encoder's clip_projector).
         projector_cfg=dict(
             num_heads=16,
-            out_dims=teacher_dims,
+            out_dims=projector_dims,
             qkv_bias=True,
             norm_cfg=dict(type='LN', eps=1e-5),
             query='mean'),
@@ -74,11 +79,20 @@ model = dict(
         target_dims=3 * patch_size * patch_size,
         cond_dims=predictor_dims,
         width=1536,
-        depth=6),
+        depth=6,
+        # One diffusion noise draw per masked patch (the authors' Stage 1;
+        # MAR uses 4).
+        loss=dict(type='DiffusionLoss', diffusion_batch_mul=1)),
     align_head=dict(
         type='TokenAlignmentHead',
         in_dims=embed_dims,
         out_dims=teacher_dims,
+        grid_size=grid_size,
         num_layers=align_layers),
-    global_align_loss=dict(type='CosineSimilarityLoss'),
+    global_align_head=dict(
+        type='LatentPredictionHead',
+        in_dims=projector_dims,
+        out_dims=teacher_dims,
+        # The target, the mean over frames of unit vectors, is used as is.
+        loss=dict(type='CosineSimilarityLoss', normalize_target=False)),
 )

@@ -4,12 +4,16 @@
 # the same Stage-1 encoder; multi-block masks (8 blocks of 15 % and 2 of 70 %
 # of each frame, whole clip in time); the predictor's masked outputs go through
 # an MLP + LayerNorm head and are compared with the teacher's L2-normalised
-# latents (2 - 2 cos). The student sees 32 frames: the Stage-1 position
-# embeddings (16 frames) are interpolated in time when loaded.
+# latents (2 - 2 cos). As the authors' code (main_stage2.py builds the
+# model for 16 frames), the encoders and the predictor keep their Stage-1
+# position embeddings of 16 frames and interpolate them in time to the 32
+# input frames at every forward; the gradients flow into the 16-frame
+# tables. Every recipe detail and its source: docs/fidelity.md.
 patch_size = 14
 embed_dims = 768
 num_cls_tokens = 4
-grid_size = (32, 16, 16)  # (T', H', W') tokens of 32 frames x 224 px
+pos_embed_frames = 16  # the grid of the stored position embeddings
+grid_size = (pos_embed_frames, 16, 16)  # (T', H', W') of those embeddings
 predictor_dims = 1024  # ModernBERT-Large hidden size
 stage1_checkpoint = 'work_dirs/stage1_vitb/stage2_init.pth'
 
@@ -18,7 +22,7 @@ encoder = dict(
     type='VisionTransformer3D',
     arch='base',
     img_size=224,
-    num_frames=32,
+    num_frames=pos_embed_frames,
     patch_size=patch_size,
     num_cls_tokens=num_cls_tokens,
     qkv_bias=False,
@@ -31,7 +35,7 @@ encoder = dict(
     patch_norm_cfg=dict(type='RMSNorm', eps=1e-6),
     projector_cfg=dict(
         num_heads=16,
-        out_dims=1536,
+        out_dims=768,
         qkv_bias=True,
         norm_cfg=dict(type='LN', eps=1e-5),
         query='mean'),
@@ -45,7 +49,22 @@ model = dict(
     teacher=dict(
         type='FrozenVideoTeacher', backbone=encoder,
         checkpoint=stage1_checkpoint),
-    masker=dict(type='MultiBlockMasker'),  # the Stage-2 defaults
+    # V-JEPA's two mask configs (8 blocks of 15 %, 2 of 70 % of each frame,
+    # all tubes), with the authors' context cap int(400 * frames / 8) (1600
+    # of 8192 tokens for the 32-frame clips) and their truncation to the first tokens
+    # in (t, h, w) order, so that the context lies in the early frames
+    # (engines/jepa_mask.py).
+    masker=dict(
+        type='MultiBlockMasker',
+        mask_cfgs=[
+            dict(num_blocks=8, spatial_scale=(0.15, 0.15),
+                 aspect_ratio=(0.75, 1.5), temporal_scale=(1.0, 1.0),
+                 max_visible=400 * 32 // 8),
+            dict(num_blocks=2, spatial_scale=(0.7, 0.7),
+                 aspect_ratio=(0.75, 1.5), temporal_scale=(1.0, 1.0),
+                 max_visible=400 * 32 // 8),
+        ],
+        context_keep='first'),
     predictor=dict(
         type='ModernBertPredictor',
         in_dims=embed_dims,

@@ -11,4 +11,4 @@ model = dict(
     pixel_head=dict(_delete_=True, type='LinearPixelHead', target_dims=588,
                     cond_dims=1024),
     align_head=None,
-    global_align_loss=None)
+    global_align_head=None)

@@ -4,11 +4,15 @@ _base_ = ['./stage2_vitb_ablation-base.py']
 
 num_frames = 16
 img_size = 224
-grid_size = (num_frames, 16, 16)
-model = dict(
-    backbone=dict(num_frames=num_frames),
-    teacher=dict(backbone=dict(num_frames=num_frames)),
-    predictor=dict(grid_size=grid_size))
+# The clips and the authors' context cap int(400 * frames / 8) change; the
+# position-embedding tables stay those of 16 frames, interpolated at every
+# forward (as the authors' code).
+model = dict(masker=dict(mask_cfgs=[
+    dict(num_blocks=8, spatial_scale=(0.15, 0.15), aspect_ratio=(0.75, 1.5),
+         temporal_scale=(1.0, 1.0), max_visible=400 * num_frames // 8),
+    dict(num_blocks=2, spatial_scale=(0.7, 0.7), aspect_ratio=(0.75, 1.5),
+         temporal_scale=(1.0, 1.0), max_visible=400 * num_frames // 8),
+]))
 train_dataloader = dict(
     dataset=dict(pipeline=[
         dict(type='mmaction.DecordInit'),

@@ -1,37 +1,62 @@
-"""Heads that align the student encoder with a frozen image teacher."""
-from typing import List, Optional, Sequence
+"""Head that aligns the student encoder's tokens with a frozen image teacher."""
+from collections import OrderedDict
+from typing import List, Optional, Sequence, Tuple
 
+import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
+from ..utils import (get_3d_sincos_pos_embed, pos_embed_load_pre_hook,
+                     resize_pos_embed_3d)
+
+
+def _alignment_mlp(in_dims: int, hidden_dims: int, out_dims: int) -> nn.Module:
+    return nn.Sequential(OrderedDict(
+        fc1=nn.Linear(in_dims, hidden_dims), act=nn.GELU(),
+        fc2=nn.Linear(hidden_dims, out_dims),
+        norm=nn.LayerNorm(out_dims, eps=1e-5)))
 
 
 @MODELS.register_module()
 class TokenAlignmentHead(BaseModule):
-    """Per-layer MLPs mapping student tokens to teacher tokens (paper eq. 1).
+    """Per-layer MLPs mapping visible student tokens to the teacher's tokens
+    (paper eq. 1), as the authors' Stage 1.
 
-    Layer ``i`` of the student (e.g. its last 6 encoder layers, visible tokens
-    only) goes through its own ``LayerNorm -> Linear -> GELU -> Linear`` to the
-    teacher's width and is compared, token by token, with the teacher's
-    L2-normalised features of the same positions in layer ``i`` of the
-    teacher's chosen layers; the loss is ``2 - 2 cos`` averaged over layers.
+    A learnable position embedding ``pos_embed`` (3D sin-cos at init, one row
+    per grid position, shared by the layers) is added to the visible tokens of
+    each aligned student layer; layer ``i`` then goes through its own
+    ``Linear(C, C) - GELU - Linear(C, C_t) - LayerNorm`` and is compared, token
+    by token, with the teacher's L2-normalised features of the same positions
+    in layer ``i`` of the teacher's chosen layers; the loss is ``2 - 2 cos``
+    averaged over layers (the authors L2-normalise the output and take
+    ``2 - 2 <o, t>``: the same number). Authors' code: ``clip_pos_embed`` and
+    ``clip_decoder`` (``MLP_Decoder``) in ``models/InternVideo_next_s1.py``.
 
     Args:
-        in_dims (int): Student width ``C``.
+        in_dims (int): Student width ``C`` (divisible by 16 for the sin-cos
+            embedding).
         out_dims (int): Teacher width ``C_t``.
+        grid_size (Sequence[int]): The student's token grid ``(T', H', W')``;
+            a forward on another grid resizes ``pos_embed`` on the fly, and a
+            checkpoint of another grid is resized when loaded.
         num_layers (int): How many (student, teacher) layer pairs. Defaults
             to 6.
         hidden_dims (int, optional): MLP hidden width. Defaults to
-            ``out_dims``.
+            ``in_dims`` (the authors').
         loss (dict): The alignment loss. Defaults to
             ``dict(type='CosineSimilarityLoss')``.
-        init_cfg (dict | list[dict], optional): Initialisation config.
+        init_cfg (dict | list[dict], optional): Defaults to trunc-normal(0.02)
+            linear weights with zero biases (the authors' init).
     """
+
+    #: The pos_embed has no cls rows (the cls tokens are not aligned).
+    num_cls_tokens = 0
 
     def __init__(self,
                  in_dims: int,
                  out_dims: int,
+                 grid_size: Sequence[int],
                  num_layers: int = 6,
                  hidden_dims: Optional[int] = None,
                  loss: dict = dict(type='CosineSimilarityLoss'),
@@ -39,20 +64,39 @@ class TokenAlignmentHead(BaseModule):
                      type='TruncNormal', layer='Linear', std=0.02,
                      bias=0.)) -> None:
         super().__init__(init_cfg=init_cfg)
-        hidden_dims = hidden_dims or out_dims
+        grid_size = tuple(int(g) for g in grid_size)
+        if len(grid_size) != 3 or min(grid_size) < 1:
+            raise ValueError(f"grid_size must be three positive sizes (T', "
+                             f"H', W'), got {grid_size}.")
+        if num_layers < 1:
+            raise ValueError(f'num_layers must be >= 1, got {num_layers}.')
+        self.in_dims, self.out_dims = in_dims, out_dims
         self.num_layers = num_layers
+        self.grid_size: Tuple[int, int, int] = grid_size
+        self.pos_embed = nn.Parameter(
+            get_3d_sincos_pos_embed(in_dims, grid_size).unsqueeze(0))
+        self.register_buffer('pos_embed_grid',
+                             torch.tensor(grid_size, dtype=torch.int64))
+        self._register_load_state_dict_pre_hook(pos_embed_load_pre_hook,
+                                                with_module=True)
         self.projs = nn.ModuleList(
-            nn.Sequential(
-                nn.LayerNorm(in_dims), nn.Linear(in_dims, hidden_dims),
-                nn.GELU(), nn.Linear(hidden_dims, out_dims))
+            _alignment_mlp(in_dims, hidden_dims or in_dims, out_dims)
             for _ in range(num_layers))
         self.loss_module = MODELS.build(loss)
 
-    def forward(self, student: Sequence[Tensor]) -> List[Tensor]:
+    def forward(self,
+                student: Sequence[Tensor],
+                visible_indices: Tensor,
+                grid_size: Optional[Sequence[int]] = None) -> List[Tensor]:
         """Map each student layer to the teacher's width.
 
         Args:
-            student (Sequence[Tensor]): ``num_layers`` tensors ``[B, K, C]``.
+            student (Sequence[Tensor]): ``num_layers`` tensors ``[B, K, C]``,
+                the visible tokens (cls tokens removed).
+            visible_indices (Tensor): LongTensor ``[B, K]``, their positions
+                in the flattened grid.
+            grid_size (Sequence[int], optional): The grid of these tokens.
+                Defaults to ``grid_size``.
 
         Returns:
             list[Tensor]: ``num_layers`` tensors ``[B, K, C_t]``.
@@ -60,16 +104,30 @@ class TokenAlignmentHead(BaseModule):
         if len(student) != self.num_layers:
             raise ValueError(f'Expected {self.num_layers} student layers, '
                              f'got {len(student)}.')
-        return [proj(x) for proj, x in zip(self.projs, student)]
+        grid = self.grid_size if grid_size is None else \
+            tuple(int(g) for g in grid_size)
+        pos_embed = resize_pos_embed_3d(self.pos_embed, self.grid_size, grid)
+        if visible_indices.shape != student[0].shape[:2]:
+            raise ValueError(f'visible_indices must be [B, K] = '
+                             f'{tuple(student[0].shape[:2])}, got '
+                             f'{tuple(visible_indices.shape)}.')
+        pos = pos_embed[0][visible_indices]  # [B, K, C]
+        return [proj(x + pos.to(x.dtype))
+                for proj, x in zip(self.projs, student)]
 
-    def loss(self, student: Sequence[Tensor],
-             teacher: Sequence[Tensor]) -> Tensor:
+    def loss(self,
+             student: Sequence[Tensor],
+             teacher: Sequence[Tensor],
+             visible_indices: Tensor,
+             grid_size: Optional[Sequence[int]] = None) -> Tensor:
         """Mean alignment loss over the layer pairs.
 
         Args:
             student (Sequence[Tensor]): ``num_layers`` tensors ``[B, K, C]``.
             teacher (Sequence[Tensor]): ``num_layers`` tensors
                 ``[B, K, C_t]``, features of the same tokens.
+            visible_indices (Tensor): ``[B, K]``; see :meth:`forward`.
+            grid_size (Sequence[int], optional): See :meth:`forward`.
 
         Returns:
             Tensor: The scalar loss.
@@ -77,7 +135,7 @@ class TokenAlignmentHead(BaseModule):
         if len(teacher) != self.num_layers:
             raise ValueError(f'Expected {self.num_layers} teacher layers, '
                              f'got {len(teacher)}.')
-        preds = self(student)
+        preds = self(student, visible_indices, grid_size)
         return sum(
             self.loss_module(p, t)
             for p, t in zip(preds, teacher)) / self.num_layers

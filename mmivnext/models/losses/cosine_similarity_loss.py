@@ -16,13 +16,23 @@ class CosineSimilarityLoss(nn.Module):
     ``[0, 4]`` and is 0 when the vectors point the same way. The target is
     detached: it comes from a frozen teacher.
 
+    With ``normalize_target=False`` the loss is ``2 - 2 <pred / |pred|,
+    target>``: the target is used as given, e.g. the mean over frames of unit
+    vectors (norm <= 1), as the authors' global alignment
+    (``engines/engine_for_stage1.py``: the frame-averaged teacher vector is
+    not re-normalised).
+
     Args:
         loss_weight (float): Multiplies the loss. Defaults to 1.0.
+        normalize_target (bool): L2-normalise the target. Defaults to True.
     """
 
-    def __init__(self, loss_weight: float = 1.0) -> None:
+    def __init__(self,
+                 loss_weight: float = 1.0,
+                 normalize_target: bool = True) -> None:
         super().__init__()
         self.loss_weight = loss_weight
+        self.normalize_target = normalize_target
 
     def forward(self,
                 pred: Tensor,
@@ -42,8 +52,11 @@ class CosineSimilarityLoss(nn.Module):
         if pred.shape != target.shape:
             raise ValueError(f'pred {tuple(pred.shape)} and target '
                              f'{tuple(target.shape)} differ in shape.')
-        cos = F.cosine_similarity(
-            pred.float(), target.detach().float(), dim=-1)  # [...]
+        pred, target = pred.float(), target.detach().float()
+        if self.normalize_target:
+            cos = F.cosine_similarity(pred, target, dim=-1)  # [...]
+        else:
+            cos = (F.normalize(pred, dim=-1) * target).sum(-1)  # [...]
         loss = 2 - 2 * cos
         if weight is None:
             loss = loss.mean()

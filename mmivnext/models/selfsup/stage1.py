@@ -26,9 +26,11 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
       and the diffusion head (``DiffMLPHead``) reconstructs each masked
       patch's pixels from the predictor's vector, one patch at a time;
     * the student's last layers (visible tokens) are aligned token by token
-      with the teacher's chosen layers, and its attention-pooled vector (the
-      encoder's ``projector``) with the mean over frames of the teacher's
-      L2-normalised pooled outputs; both with ``2 - 2 cos``.
+      with the teacher's chosen layers (``TokenAlignmentHead``), and its
+      attention-pooled vector (the encoder's ``projector``, mapped to the
+      teacher's width by ``global_align_head``) with the mean over frames of
+      the teacher's L2-normalised pooled outputs; both with ``2 - 2 cos``
+      (the frame mean is not re-normalised, as the authors).
 
     Every part but the backbone is optional, so that one class covers the
     Table 1 variants: the pixel-reconstruction baseline (no teacher, a
@@ -40,7 +42,7 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
         backbone (dict): Student ``VisionTransformer3D`` config. It must
             output ``'raw'`` tokens; its ``out_indices`` must end with the last
             layer and give at least as many layers as the alignment head
-            aligns; it needs a ``projector_cfg`` if ``global_align_loss`` is
+            aligns; it needs a ``projector_cfg`` if ``global_align_head`` is
             set.
         masker (dict): ``SemanticMasker`` (needs the teacher) or
             ``RandomMasker``.
@@ -52,10 +54,12 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             head reconstructing the masked patches. Defaults to None.
         align_head (dict, optional): ``TokenAlignmentHead`` aligning the
             student's last layers with the teacher's layers. Defaults to None.
-        global_align_loss (dict, optional): Loss between the encoder's
-            projector output and the teacher's pooled output averaged over
-            frames, e.g. ``dict(type='CosineSimilarityLoss')``. Defaults to
-            None (no global alignment).
+        global_align_head (dict, optional): Head from the encoder's projector
+            output to the teacher's width whose ``loss`` compares it with the
+            teacher's pooled output averaged over frames, e.g. a
+            ``LatentPredictionHead`` with
+            ``CosineSimilarityLoss(normalize_target=False)`` (the authors'
+            ``final_clip_decoder``). Defaults to None (no global alignment).
         norm_pixel_targets (bool): Normalise each target patch by its own
             mean and std (MAE's ``norm_pix_loss``). Defaults to False: the
             targets are the patch's pixels as the data preprocessor
@@ -76,7 +80,7 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
                  predictor: Optional[dict] = None,
                  pixel_head: Optional[dict] = None,
                  align_head: Optional[dict] = None,
-                 global_align_loss: Optional[dict] = None,
+                 global_align_head: Optional[dict] = None,
                  norm_pixel_targets: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  sdpa_backends: Optional[Sequence[str]] = None,
@@ -93,8 +97,8 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
         self.predictor = MODELS.build(predictor) if predictor else None
         self.pixel_head = MODELS.build(pixel_head) if pixel_head else None
         self.align_head = MODELS.build(align_head) if align_head else None
-        self.global_align_loss = MODELS.build(
-            global_align_loss) if global_align_loss else None
+        self.global_align_head = MODELS.build(
+            global_align_head) if global_align_head else None
         self.norm_pixel_targets = norm_pixel_targets
         self._check_parts()
 
@@ -104,20 +108,20 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             raise ValueError('predictor and pixel_head go together: the pixel '
                              'head decodes the predictor\'s vectors.')
         if self.pixel_head is None and self.align_head is None and \
-                self.global_align_loss is None:
+                self.global_align_head is None:
             raise ValueError('Nothing to train: set pixel_head, align_head or '
-                             'global_align_loss.')
+                             'global_align_head.')
         needs_teacher = isinstance(self.masker, SemanticMasker) or \
-            self.align_head is not None or self.global_align_loss is not None
+            self.align_head is not None or self.global_align_head is not None
         if needs_teacher and self.teacher is None:
             raise ValueError('The semantic masker and the alignment losses '
                              'need a teacher.')
         if self.backbone.out_type != 'raw':
             raise ValueError("The backbone must have out_type='raw', got "
                              f'{self.backbone.out_type!r}.')
-        if self.global_align_loss is not None and \
+        if self.global_align_head is not None and \
                 self.backbone.projector is None:
-            raise ValueError('global_align_loss needs the backbone\'s '
+            raise ValueError('global_align_head needs the backbone\'s '
                              'projector (projector_cfg).')
         num_outputs = len(self.backbone.out_indices)
         if self.align_head is not None and \
@@ -168,13 +172,14 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             student = [x[:, self.backbone.num_cls_tokens:] for x in feats[-n:]]
             target = [gather_tokens(h.flatten(1, 2), mask.visible)
                       for h in teacher.hidden_states[-n:]]  # n x [B, K, C_t]
-            losses['loss_align'] = self.align_head.loss(student, target)
-        if self.global_align_loss is not None:
-            pooled = self.backbone.projector(feats[-1])[:, 0]  # [B, C_t]
+            losses['loss_align'] = self.align_head.loss(
+                student, target, mask.visible, self.token_grid(inputs))
+        if self.global_align_head is not None:
+            pooled = self.backbone.projector(feats[-1])[:, 0]  # [B, C_p]
             # Frames weigh equally: normalise, then average (as the authors).
             target = F.normalize(teacher.pooled, dim=-1).mean(dim=1)
-            losses['loss_align_global'] = self.global_align_loss(
-                pooled, target)
+            losses['loss_align_global'] = self.global_align_head.loss(
+                pooled, target)  # target [B, C_t]
         return losses
 
     def encode_visible(self, inputs: Tensor,

@@ -25,7 +25,8 @@ def test_loss_names_and_gradients(tiny_checkpoints):
     params = dict(model.named_parameters())
     for name in ('backbone.blocks.0.attn.qkv.weight',
                  'backbone.projector.cross_attn.proj.weight',
-                 'align_head.projs.0.1.weight'):
+                 'align_head.projs.0.fc1.weight', 'align_head.pos_embed',
+                 'global_align_head.net.0.weight'):
         assert params[name].grad.abs().sum() > 0, name
     # The diffusion head's output layer starts at zero (AdaLN-zero), so at
     # the first step only the head itself gets gradients from the pixel loss.
@@ -55,7 +56,7 @@ def test_table1_variants_build_and_train(tiny_checkpoints):
     base = tiny_model_cfg(tiny_checkpoints)
     variants = {
         'pixel baseline': dict(
-            teacher=None, align_head=None, global_align_loss=None,
+            teacher=None, align_head=None, global_align_head=None,
             masker=dict(type='RandomMasker', mask_ratio=0.5),
             pixel_head=dict(type='LinearPixelHead', target_dims=588,
                             cond_dims=32)),
@@ -98,7 +99,7 @@ def test_invalid_combinations_are_refused(tiny_checkpoints):
     with pytest.raises(ValueError, match='aligns 3 layers'):
         build(dict(base, align_head=dict(type='TokenAlignmentHead',
                                          in_dims=64, out_dims=32,
-                                         num_layers=3)))
+                                         grid_size=(4, 2, 2), num_layers=3)))
 
 
 def test_pixel_targets_are_channel_major_patches(tiny_checkpoints):
