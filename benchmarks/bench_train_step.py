@@ -179,7 +179,10 @@ def build(args, device):
     batch = args.batch or (8 if args.size == 'tiny' else 1)
     if args.flops_only:
         batch = 1
-    frames = backbone.grid_size[0] * backbone.tubelet_size
+    # The clips of the config's data pipeline (the encoder's position table
+    # may be made for another frame count and is interpolated).
+    frames = next(t['clip_len'] for t in cfg.train_dataloader.dataset.pipeline
+                  if t['type'].endswith('UniformSample'))
     height = backbone.grid_size[1] * backbone.patch_size
     width = backbone.grid_size[2] * backbone.patch_size
     clips = torch.randn(batch, 3, frames, height, width, device=device)
@@ -195,8 +198,7 @@ def part_flops(model, stage: int, clips: torch.Tensor,
     """FLOPs of each part in one step (forward + backward where trained)."""
     batch, _, frames = clips.shape[:3]
     backbone = model.backbone
-    N = backbone.num_patches if hasattr(backbone, 'num_patches') else \
-        masks[0].visible.shape[1] + masks[0].masked.shape[1]
+    N = masks[0].visible.shape[1] + masks[0].masked.shape[1]
     T = flops.TRAIN_FACTOR
     out = dict.fromkeys(PARTS, 0.)
     if stage == 1:

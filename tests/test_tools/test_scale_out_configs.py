@@ -129,11 +129,11 @@ def test_deepspeed_configs_are_valid_without_deepspeed(path, stage):
     accepted = inspect.signature(DeepSpeedStrategy.__init__).parameters
     assert set(cfg.strategy) - {'type'} <= set(accepted)
     assert cfg.strategy.zero_optimization.stage == stage
-    assert cfg.strategy.gradient_clipping == 3.0
+    assert cfg.strategy.gradient_clipping == 5.0
     assert 'bf16' not in cfg.strategy and 'fp16' not in cfg.strategy
     wrapper = build_optim_wrapper(nn.Linear(2, 2), cfg.optim_wrapper)
     assert type(wrapper).__name__ == 'DeepSpeedOptimWrapper'
-    assert wrapper.optimizer.defaults['lr'] == 1e-3
+    assert wrapper.optimizer.defaults['lr'] == 8e-3  # 1e-3 per 256 clips at 2048
 
 
 def test_train_merges_a_strategy(train_tool, monkeypatch):

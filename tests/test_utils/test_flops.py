@@ -81,6 +81,9 @@ def test_tokenwise_heads():
     x = torch.randn(10, 48)
     t = torch.randint(0, 1000, (10, ))
     assert flops.tokenwise_flops(head, 10) == counted(lambda: head(x, t, z))
-    align = TokenAlignmentHead(in_dims=64, out_dims=32, num_layers=2)
+    align = TokenAlignmentHead(in_dims=64, out_dims=32, grid_size=(1, 2, 4),
+                               num_layers=2)
     feats = [torch.randn(1, 7, 64) for _ in range(2)]
-    assert flops.tokenwise_flops(align, 7) == counted(lambda: align(feats))
+    visible = torch.arange(7)[None]
+    assert flops.tokenwise_flops(align, 7) == counted(
+        lambda: align(feats, visible))

@@ -10,8 +10,8 @@
 # (tests/test_model_zoo.py derives them from the release's layout; loading
 # refuses a JSON that disagrees). Clip: 16 frames of 224 px; depth configs
 # set num_frames to their window. Our own trained encoders use
-# configs/_base_/models/frozen-ivnext-encoder_vit-base-p14.py instead (their
-# projector maps to 1536, the release's to 768).
+# configs/_base_/models/frozen-ivnext-encoder_vit-base-p14.py instead (the
+# same layout; its JSON is the one export_encoder.py writes).
 frozen_encoder_dims = 1024
 frozen_encoder = dict(
     type='mmivnext.VisionTransformer3D',

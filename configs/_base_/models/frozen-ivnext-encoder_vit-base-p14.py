@@ -6,10 +6,10 @@
 # Layout: the authors' release (`VisionTransformer3D.released()`): 4 cls
 # tokens, no qkv bias, RMSNorm (QK norm across heads), LayerScale, no final
 # norm, RMSNorm before and after the patch projection, an attention-pooling
-# projector - here to 1536, as our Stage-2 configs build it (the release's
-# maps to 768: configs/_base_/encoders/internvideo-next_vit-large-p14.py
-# probes the release). Loading checks the exported JSON against these
-# arguments. `frozen_stages` covers every layer: the
+# projector to 768, and 16-frame position embeddings (as our Stage-1/2
+# configs build it, docs/fidelity.md; configs/_base_/encoders/
+# internvideo-next_vit-large-p14.py probes the release). Loading checks the
+# exported JSON against these arguments. `frozen_stages` covers every layer: the
 # encoder stays in eval mode without gradients (base: 12, large: 24).
 model = dict(
     backbone=dict(
@@ -27,7 +27,7 @@ model = dict(
         final_norm=False,
         patch_pixel_norm_cfg=dict(type='RMSNorm', eps=1e-6),
         patch_norm_cfg=dict(type='RMSNorm', eps=1e-6),
-        projector_cfg=dict(num_heads=16, out_dims=1536, qkv_bias=True,
+        projector_cfg=dict(num_heads=16, out_dims=768, qkv_bias=True,
                            norm_cfg=dict(type='LN', eps=1e-5), query='mean'),
         frozen_stages=12,
         out_type='raw'))

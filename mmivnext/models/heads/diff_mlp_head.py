@@ -23,9 +23,10 @@ def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     return x * (1 + scale) + shift
 
 
-def _plain_layer_norm(dims: int) -> nn.Module:
-    """LayerNorm without affine parameters (AdaLN supplies them)."""
-    return build_norm(dict(type='LN', eps=1e-6, elementwise_affine=False),
+def _layer_norm(dims: int, affine: bool) -> nn.Module:
+    """LayerNorm with eps 1e-6, with or without elementwise affine
+    parameters."""
+    return build_norm(dict(type='LN', eps=1e-6, elementwise_affine=affine),
                       dims)
 
 
@@ -73,7 +74,10 @@ class AdaLNResBlock(nn.Module):
 
     ``x + gate * mlp(modulate(norm(x), shift, scale))`` with
     ``(shift, scale, gate) = adaLN_modulation(y)`` and
-    ``mlp = Linear -> SiLU -> Linear``.
+    ``mlp = Linear -> SiLU -> Linear``. ``norm`` is a LayerNorm *with*
+    elementwise affine parameters (weight 1, bias 0 at init), as MAR's and the
+    authors' ``ResBlock.in_ln`` (InternVideo-Next ``models/diffloss.py``);
+    only the final layer's norm is non-affine.
 
     Args:
         embed_dims (int): Width ``C`` of ``x`` and of the condition ``y``.
@@ -81,7 +85,7 @@ class AdaLNResBlock(nn.Module):
 
     def __init__(self, embed_dims: int) -> None:
         super().__init__()
-        self.norm = _plain_layer_norm(embed_dims)
+        self.norm = _layer_norm(embed_dims, affine=True)
         self.mlp = nn.Sequential(
             nn.Linear(embed_dims, embed_dims), nn.SiLU(),
             nn.Linear(embed_dims, embed_dims))
@@ -97,7 +101,8 @@ class AdaLNResBlock(nn.Module):
 
 class AdaLNFinalLayer(nn.Module):
     """``Linear(modulate(norm(x), shift, scale))`` with
-    ``(shift, scale) = adaLN_modulation(y)``.
+    ``(shift, scale) = adaLN_modulation(y)``; ``norm`` has no affine
+    parameters (AdaLN supplies them), as DiT's / MAR's ``norm_final``.
 
     Args:
         embed_dims (int): Width ``C``.
@@ -106,7 +111,7 @@ class AdaLNFinalLayer(nn.Module):
 
     def __init__(self, embed_dims: int, out_dims: int) -> None:
         super().__init__()
-        self.norm = _plain_layer_norm(embed_dims)
+        self.norm = _layer_norm(embed_dims, affine=False)
         self.adaLN_modulation = nn.Sequential(
             nn.SiLU(), nn.Linear(embed_dims, 2 * embed_dims))
         self.linear = nn.Linear(embed_dims, out_dims)
@@ -141,8 +146,10 @@ class DiffMLPHead(BaseModule):
 
     Init (MAR's, applied at construction and again by :meth:`init_weights`
     unless weights were loaded): xavier-uniform linear weights with zero
-    biases, normal(0.02) time-embedding MLP weights, and **zero** AdaLN
-    modulation layers and output layer, so the initial output is exactly 0.
+    biases, normal(0.02) time-embedding MLP weights, the blocks' LayerNorms at
+    weight 1 and bias 0 (torch's default, which MAR's init leaves alone), and
+    **zero** AdaLN modulation layers and output layer, so the initial output
+    is exactly 0.
 
     Args:
         target_dims (int): ``D``, values per target. Defaults to 588.
@@ -218,6 +225,9 @@ class DiffMLPHead(BaseModule):
         for m in self.time_embed.mlp:
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.02)
+        for blk in self.blocks:
+            nn.init.ones_(blk.norm.weight)
+            nn.init.zeros_(blk.norm.bias)
         zero = [blk.adaLN_modulation[-1] for blk in self.blocks]
         zero += [self.final_layer.adaLN_modulation[-1],
                  self.final_layer.linear]

@@ -28,9 +28,32 @@ STAGE2_MASK_CFGS = (
          temporal_scale=(1.0, 1.0)),
 )
 
+#: Values of ``MultiBlockMasker(context_keep=...)``.
+CONTEXT_KEEP_MODES = ('random', 'first')
+
 _REQUIRED_KEYS = ('num_blocks', 'spatial_scale', 'aspect_ratio',
                   'temporal_scale')
 _KEYS = _REQUIRED_KEYS + ('max_visible', )
+
+
+def authors_max_visible(num_frames: int) -> int:
+    """The authors' Stage 2 context cap, ``int(400 * (num_frames / 8))``
+    (``engines/jepa_mask.py:199``): 1600 at 32 frames, 400 at 8.
+
+    Their Stage 2 uses a tubelet of 1 frame on a 16 x 16 grid, so
+    ``num_frames`` is both the clip's frames and the token grid's ``T``; use
+    the result as ``max_visible`` of every mask config.
+
+    Args:
+        num_frames (int): Frames of the clip, ``>= 1``.
+
+    Returns:
+        int: Cap on the visible (context) tokens.
+    """
+    if not _is_int(num_frames) or num_frames < 1:
+        raise ValueError(
+            f'num_frames must be an int >= 1, got {num_frames!r}')
+    return int(400 * (num_frames / 8))
 
 
 def _is_int(value: Any) -> bool:
@@ -116,22 +139,27 @@ class MultiBlockMasker(nn.Module):
        redrawn (its positions only), at most :attr:`max_redraws` times, after
        which a ``RuntimeError`` is raised.
     3. **Equal counts.** Let ``K`` be the smallest visible count in the batch,
-       capped at ``max_visible`` if the config sets it. Every sample keeps a
-       uniformly random ``K`` of its visible tokens; the dropped ones become
-       masked (predicted), so ``visible`` and ``masked`` still partition the
-       grid and ``[B, K]`` / ``[B, N - K]`` stack. With ``temporal_scale``
-       ``(1, 1)`` the blocks are tubes (the same spatial mask in every frame),
-       except for these dropped tokens: the sample of smallest visible count
-       is an exact tube mask (unless ``max_visible`` cuts it).
+       capped at ``max_visible`` if the config sets it. Every sample keeps
+       ``K`` of its visible tokens: a uniformly random ``K``
+       (``context_keep='random'``) or the first ``K`` in ``(t, h, w)`` order,
+       ``w`` fastest (``'first'``), so that a cap leaves the context in the
+       early frames. The dropped ones become masked (predicted), so
+       ``visible`` and ``masked`` still partition the grid and ``[B, K]`` /
+       ``[B, N - K]`` stack. With ``temporal_scale`` ``(1, 1)`` the blocks are
+       tubes (the same spatial mask in every frame), except for these dropped
+       tokens: the sample of smallest visible count is an exact tube mask
+       (unless ``max_visible`` cuts it).
 
-    Differences from V-JEPA's ``src/masks/multiblock3d.py``: there, step 3
-    keeps the *first* ``K`` context indices, so that the dropped context falls
-    on the last frames, and also cuts the predictor targets to the smallest
-    target count, so that dropped tokens are neither context nor target; the
-    block sizes come from a generator seeded with the iteration count and the
-    positions from the global RNG; the redraw loop is unbounded; a block of
-    ``int(H * W * s) = 0`` tokens is empty (here ``1 x 1``). Its
-    ``max_temporal_keep`` (context only in the first frames) is not
+    Differences from the authors' Stage 2 collator (``engines/jepa_mask.py``,
+    from V-JEPA's ``src/masks/multiblock3d.py``): ``context_keep='first'``
+    is their order, the first ``K`` context indices (``jepa_mask.py:185``),
+    and :func:`authors_max_visible` their cap (``jepa_mask.py:199``); like
+    them, every token not kept as context is masked (V-JEPA also cuts the
+    predictor targets to the smallest target count). There, the block sizes
+    come from a generator seeded with the iteration count and the positions
+    from the global RNG; the redraw loop is unbounded; a block of ``int(H * W
+    * s) = 0`` tokens is empty (here ``1 x 1``). Their ``max_temporal_keep``
+    (context only in the first frames; 1.0, off, in their Stage 2) is not
     implemented.
 
     Args:
@@ -150,6 +178,9 @@ class MultiBlockMasker(nn.Module):
             The dicts are not modified. Defaults to :data:`STAGE2_MASK_CFGS`,
             V-JEPA's: 8 blocks of 15 % and 2 blocks of 70 % of the frame,
             aspect ratios 0.75 to 1.5, spanning every frame.
+        context_keep (str): Which ``K`` visible tokens a sample keeps in step
+            3: ``'random'`` (uniform) or ``'first'`` (first in ``(t, h, w)``
+            order, the authors'). Defaults to ``'random'``.
     """
 
     #: Redraws of a sample's blocks that left no visible token before giving
@@ -157,8 +188,13 @@ class MultiBlockMasker(nn.Module):
     max_redraws = 100
 
     def __init__(self,
-                 mask_cfgs: Sequence[dict] = STAGE2_MASK_CFGS) -> None:
+                 mask_cfgs: Sequence[dict] = STAGE2_MASK_CFGS,
+                 context_keep: str = 'random') -> None:
         super().__init__()
+        if context_keep not in CONTEXT_KEEP_MODES:
+            raise ValueError(f'context_keep must be one of '
+                             f'{CONTEXT_KEEP_MODES}, got {context_keep!r}')
+        self.context_keep = context_keep
         if isinstance(mask_cfgs, Mapping) or not isinstance(
                 mask_cfgs, Sequence) or len(mask_cfgs) == 0:
             raise ValueError('mask_cfgs must be a non-empty list of dicts, '
@@ -167,8 +203,8 @@ class MultiBlockMasker(nn.Module):
             _check_cfg(cfg, index) for index, cfg in enumerate(mask_cfgs))
 
     def extra_repr(self) -> str:
-        return 'mask_cfgs=[\n  ' + ',\n  '.join(
-            str(cfg) for cfg in self.mask_cfgs) + ']'
+        return f'context_keep={self.context_keep!r}, mask_cfgs=[\n  ' + \
+            ',\n  '.join(str(cfg) for cfg in self.mask_cfgs) + ']'
 
     def forward(self,
                 batch_size: int,
@@ -242,6 +278,10 @@ class MultiBlockMasker(nn.Module):
         num_visible = int(visible.sum(1).min())
         if cfg.max_visible is not None:
             num_visible = min(num_visible, cfg.max_visible)
+        if self.context_keep == 'first':
+            # Rank of each visible token among its row's, in (t, h, w) order.
+            rank = visible.cumsum(1)  # [B, N]
+            return visible & (rank <= num_visible)
         # The K largest of i.i.d. uniform noises over the visible tokens (the
         # masked ones ranked below all of them) are a uniform K-subset.
         noise = torch.rand(visible.shape, generator=generator, device=device)

@@ -16,9 +16,10 @@ class RandomMasker(nn.Module):
 
     Args:
         mask_ratio (float): Fraction of tokens to mask, in (0, 1).
-        per_frame (bool): Keep ``round(H * W * (1 - mask_ratio))`` tokens in
-            every frame (True), or ``round(T * H * W * (1 - mask_ratio))``
-            anywhere in the clip (False). Defaults to True.
+        per_frame (bool): Keep ``n - int(n * mask_ratio)`` tokens (the
+            authors' count, see :func:`num_visible_tokens`) of every frame's
+            ``n = H * W`` (True), or of the clip's ``n = T * H * W`` anywhere
+            (False). Defaults to True.
     """
 
     def __init__(self, mask_ratio: float, per_frame: bool = True) -> None:
@@ -47,8 +48,8 @@ class RandomMasker(nn.Module):
 
         Returns:
             MaskIndices: ``visible [B, K]`` and ``masked [B, N - K]`` with
-            ``K = T * round(H * W * (1 - mask_ratio))`` (per frame) or
-            ``round(N * (1 - mask_ratio))`` (clip), ``N = T * H * W``.
+            ``K = T * (H * W - int(H * W * mask_ratio))`` (per frame) or
+            ``N - int(N * mask_ratio)`` (clip), ``N = T * H * W``.
         """
         if len(grid_size) != 3 or min(grid_size) < 1 or batch_size < 1:
             raise ValueError('expected batch_size >= 1 and grid_size (T, H, '

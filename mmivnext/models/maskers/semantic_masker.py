@@ -14,9 +14,10 @@ from .mask_indices import (MaskIndices, check_mask_ratio,
 class SemanticMasker(nn.Module):
     """Choose each frame's visible tokens from the teacher's attention.
 
-    In every frame, ``round(H * W * (1 - mask_ratio))`` tokens stay visible,
-    chosen from the attention of the image teacher's pooling head over that
-    frame's patches (``SigLIPTeacherOutput.attention``):
+    In every frame, ``K_f = H * W - int(H * W * mask_ratio)`` tokens stay
+    visible (the authors' count, ``engines/engine_for_stage1.py:86``: 52 of
+    256 at 0.8, 64 at 0.75), chosen from the attention of the image teacher's
+    pooling head over that frame's patches (``SigLIPTeacherOutput.attention``):
 
     * ``mode='sample'``: drawn without replacement, each draw with probability
       proportional to the attention among the tokens not drawn yet
@@ -27,10 +28,6 @@ class SemanticMasker(nn.Module):
     Every frame of every sample gets the same count, so the indices stack.
     The attention grid must be the student's token grid (teacher grid =
     student grid, and one teacher frame per student temporal token).
-
-    Note: the authors' code keeps ``N - int(N * mask_ratio)`` tokens, one more
-    than here when ``N * mask_ratio`` is not a whole number (52 instead of 51
-    of 256 tokens at 0.8; both 64 at 0.75).
 
     Args:
         mask_ratio (float): Fraction of each frame's tokens to mask, in
@@ -70,7 +67,7 @@ class SemanticMasker(nn.Module):
 
         Returns:
             MaskIndices: ``visible [B, T * K_f]`` and ``masked [B, T * (H * W
-            - K_f)]``, ``K_f = round(H * W * (1 - mask_ratio))``.
+            - K_f)]``, ``K_f = H * W - int(H * W * mask_ratio)``.
         """
         if attention.ndim != 3:
             raise ValueError('expected attention [B, T, H * W], got shape '

@@ -163,6 +163,7 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
         losses = dict()
         if self.pixel_head is not None:
             z = self.predictor(feats[-1], mask.visible, mask.masked,
+                               grid_size=self.token_grid(inputs),
                                masked_only=True)  # [B, M, D]
             target = self.pixel_targets(inputs, mask.masked)  # [B, M, P]
             losses.update(
@@ -224,6 +225,7 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             inputs, teacher.attention if teacher is not None else None)[0]
         feats = self.encode_visible(inputs, mask.visible)
         z = self.predictor(feats[-1], mask.visible, mask.masked,
+                           grid_size=self.token_grid(inputs),
                            masked_only=True)  # [B, M, D]
         B, M, D = z.shape
         if hasattr(self.pixel_head, 'sample'):

@@ -194,6 +194,7 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
             suffix = f'_{i}' if len(masks) > 1 else ''
             tokens = self.backbone(inputs, visible_indices=mask.visible)
             z = self.predictor(tokens, mask.visible, mask.masked,
+                               grid_size=self.token_grid(inputs),
                                masked_only=True)  # [B, M, D]
             losses[f'loss_latent{suffix}'] = self.head.loss(
                 z, gather_tokens(target, mask.masked))

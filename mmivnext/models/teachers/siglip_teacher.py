@@ -30,9 +30,15 @@ Authors' code
 The released teacher (``InternVideo-Next/models/siglip_teacher.py`` and
 ``engines/engine_for_stage1.py`` in GitHub ``OpenGVLab/InternVideo``) returns
 the hidden states entering given layers, L2-normalised, the L2-normalised MAP-head
-output and the MAP head's head-averaged attention; frames are resized (bicubic,
-without antialiasing: the same when upsampling 224 -> 256 px) to the teacher's
-resolution and re-normalised to SigLIP's statistics.
+output and the MAP head's head-averaged attention; the normalised 224 px clip
+is resized to the teacher's 256 px with a plain ``F.interpolate(mode='bicubic',
+align_corners=False)``, without antialiasing (``engine_for_stage1.py:72-78``),
+and re-normalised to SigLIP's statistics. That is not the same as an
+antialiased (PIL-like) resize even when upsampling: PyTorch's antialiased
+bicubic uses the kernel ``a = -0.5``, the plain one ``a = -0.75``.
+``antialias=False`` (the default) resizes as they do; resizing the 0-255
+frames rather than the normalised clip is the same up to rounding, since
+both filters' weights sum to 1.
 The input of layer ``k`` is ``hidden_states[k]`` of transformers'
 ``output_hidden_states``, so their layer list (``clip_return_layer=6``,
 ``clip_teacher_return_interval=3.33`` on the 40-layer SigLIP 2 1B: the inputs
@@ -90,11 +96,12 @@ class SigLIPTeacher(BaseFrozenTeacher):
 
     The clip, normalised with ``input_mean`` / ``input_std`` (the statistics
     of :class:`~mmivnext.models.data_preprocessors.VideoPretrainDataPreprocessor`),
-    is turned back into 0-255 frames, resized to ``image_size`` with
-    antialiasing and normalised with the checkpoint's statistics, then run as
-    one batch of ``B * T`` images (see :meth:`preprocess`). The result is the
-    same as transformers' SigLIP image processor on float frames (which does
-    not clamp after resizing either).
+    is turned back into 0-255 frames, resized to ``image_size`` and
+    normalised with the checkpoint's statistics, then run as one batch of
+    ``B * T`` images (see :meth:`preprocess`). The resize is the authors'
+    plain ``F.interpolate`` without antialiasing by default; with
+    ``antialias=True`` the result is the same as transformers' SigLIP image
+    processor on float frames (which does not clamp after resizing either).
 
     The checkpoint's statistics and resize mode come from its
     ``preprocessor_config.json`` (``image_mean``, ``image_std``,
@@ -138,6 +145,10 @@ class SigLIPTeacher(BaseFrozenTeacher):
             (``image_size``, or ``sqrt(num_patches) * patch_size`` for NaFlex).
         interpolation (str, optional): ``'bilinear'`` or ``'bicubic'``.
             Defaults to the checkpoint's ``resample``, else ``'bicubic'``.
+        antialias (bool): Resize with antialiasing, as transformers' image
+            processors (PIL) do. Defaults to False: the authors resize the
+            clip with a plain bicubic ``F.interpolate``
+            (``engines/engine_for_stage1.py:72-78``).
         dtype (str | torch.dtype, optional): Dtype of the teacher's weights
             and computation: ``'float32'`` (default), ``'bfloat16'`` or
             ``'float16'``. Outputs are float32 either way.
@@ -157,6 +168,7 @@ class SigLIPTeacher(BaseFrozenTeacher):
                  input_std: Sequence[float] = IMAGENET_STD,
                  image_size: Optional[int] = None,
                  interpolation: Optional[str] = None,
+                 antialias: bool = False,
                  dtype: Union[str, torch.dtype, None] = None,
                  attn_implementation: str = 'sdpa') -> None:
         super().__init__()
@@ -193,6 +205,7 @@ class SigLIPTeacher(BaseFrozenTeacher):
             self, pretrained, 'SigLIPTeacher', input_mean, input_std,
             config.num_channels, ('teacher_mean', 'teacher_std'))
         self.interpolation = interpolation or resample or 'bicubic'
+        self.antialias = antialias
 
     @property
     def has_head(self) -> bool:
@@ -215,7 +228,7 @@ class SigLIPTeacher(BaseFrozenTeacher):
                 f'model={type(self.vision_model).__name__}, '
                 f'image_size={self.image_size}, layers={self.layers}, '
                 f'interpolation={self.interpolation!r}, '
-                f'dtype={self.vision_model.dtype}')
+                f'antialias={self.antialias}, dtype={self.vision_model.dtype}')
 
     def preprocess(self, inputs: Tensor) -> Tensor:
         """Turn normalised clips into the teacher's normalised images.
@@ -232,7 +245,7 @@ class SigLIPTeacher(BaseFrozenTeacher):
         return clips_to_model_images(inputs, self.input_mean, self.input_std,
                                      self.teacher_mean, self.teacher_std,
                                      self.image_size, self.interpolation,
-                                     self.vision_model.dtype)
+                                     self.vision_model.dtype, self.antialias)
 
     @torch.no_grad()
     def forward(self,

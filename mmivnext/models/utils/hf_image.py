@@ -230,14 +230,20 @@ def native_image_size(model: PreTrainedModel) -> int:
 def clips_to_model_images(clips: Tensor, input_mean: Tensor, input_std: Tensor,
                           model_mean: Tensor, model_std: Tensor,
                           image_size: int, interpolation: str,
-                          dtype: torch.dtype) -> Tensor:
+                          dtype: torch.dtype,
+                          antialias: bool = True) -> Tensor:
     """Turn normalised clips into an image model's normalised frames.
 
     The clips are turned back into 0-255 frames (float32), resized to
-    ``image_size`` (``F.interpolate`` with antialiasing, skipped when the
-    frames have that size already; no clamping, as transformers' image
-    processors on float frames), normalised with the model's statistics and
-    cast to ``dtype``.
+    ``image_size`` (``F.interpolate``, skipped when the frames have that size
+    already; no clamping, as transformers' image processors on float frames),
+    normalised with the model's statistics and cast to ``dtype``.
+
+    With ``antialias=True`` the resize is that of transformers' (PIL-based)
+    image processors, whose filters are antialiased and whose bicubic kernel
+    has ``a = -0.5``. With ``antialias=False`` it is a plain
+    ``F.interpolate(mode, align_corners=False)``, whose bicubic kernel has
+    ``a = -0.75``: the two differ even when upsampling.
 
     Args:
         clips (Tensor): ``[B, C, T, H, W]`` clips, ``(x - input_mean) /
@@ -251,6 +257,8 @@ def clips_to_model_images(clips: Tensor, input_mean: Tensor, input_std: Tensor,
         image_size (int): Side ``S`` of the square output images.
         interpolation (str): ``'bilinear'`` or ``'bicubic'``.
         dtype (torch.dtype): Dtype of the output (the model's).
+        antialias (bool): Resize with ``F.interpolate``'s antialiasing, as
+            transformers' image processors do. Defaults to True.
 
     Returns:
         Tensor: ``[B * T, C, S, S]`` images, frame-major within a sample
@@ -269,7 +277,7 @@ def clips_to_model_images(clips: Tensor, input_mean: Tensor, input_std: Tensor,
     size = (image_size, image_size)
     if tuple(frames.shape[-2:]) != size:
         frames = F.interpolate(frames, size=size, mode=interpolation,
-                               align_corners=False, antialias=True)
+                               align_corners=False, antialias=antialias)
     frames = (frames - model_mean) / model_std
     return frames.to(dtype)
 

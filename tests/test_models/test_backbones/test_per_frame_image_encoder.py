@@ -132,10 +132,11 @@ def test_hidden_state_layer(ckpts):
 
 def test_naflex_equals_teacher(ckpts):
     """NaFlex SigLIP 2 shares SigLIPTeacher's patchify; the teacher returns
-    L2-normalised hidden states."""
+    L2-normalised hidden states. (The teacher resizes without antialiasing
+    by default, as the authors; the encoder as transformers' processor.)"""
     clips = _clips(size=40)
     tokens = PerFrameImageEncoder(ckpts['naflex'], layer=-1)(clips)
-    teacher = SigLIPTeacher(ckpts['naflex'], layers=(-1, ))
+    teacher = SigLIPTeacher(ckpts['naflex'], layers=(-1, ), antialias=True)
     expected = teacher(clips, return_pooled=False, return_attention=False)
     assert_close(F.normalize(tokens, dim=-1),
                  expected.hidden_states[0].flatten(1, 2))

@@ -1,4 +1,6 @@
 """DiffMLPHead: init, loss, training, sampling (tiny sizes, CPU)."""
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -46,8 +48,16 @@ def test_zero_init_output_and_structure():
     assert out.shape == (6, 2 * D)
     assert torch.equal(out, torch.zeros(6, 2 * D))
     assert len(head.blocks) == 2
-    assert not any(p.numel() for m in head.modules()
-                   if isinstance(m, nn.LayerNorm) for p in m.parameters())
+    # The blocks' norms are affine at weight 1, bias 0 (MAR's and the
+    # authors' ResBlock.in_ln); the final layer's is not.
+    for block in head.blocks:
+        assert isinstance(block.norm, nn.LayerNorm)
+        assert block.norm.elementwise_affine and block.norm.eps == 1e-6
+        assert torch.equal(block.norm.weight.detach(), torch.ones(32))
+        assert torch.equal(block.norm.bias.detach(), torch.zeros(32))
+    final_norm = head.final_layer.norm
+    assert not final_norm.elementwise_affine and final_norm.eps == 1e-6
+    assert not list(final_norm.parameters())
     zero = [b.adaLN_modulation[-1] for b in head.blocks] + [
         head.final_layer.adaLN_modulation[-1], head.final_layer.linear]
     assert all(p.detach().abs().max().item() == 0 for m in zero
@@ -68,15 +78,89 @@ def test_adaln_res_block():
     assert torch.equal(block(x, y), x)  # zero gate: identity
     with torch.no_grad():
         block.adaLN_modulation[-1].weight.normal_()
+        block.norm.weight.normal_()
+        block.norm.bias.normal_()
     shift, scale, gate = block.adaLN_modulation(y).chunk(3, -1)
-    h = nn.functional.layer_norm(x, (16, ), eps=1e-6) * (1 + scale) + shift
+    h = nn.functional.layer_norm(x, (16, ), block.norm.weight,
+                                 block.norm.bias, eps=1e-6)
+    h = h * (1 + scale) + shift
     assert_close(block(x, y), x + gate * block.mlp(h))
+
+
+def authors_forward(sd, x_t, t, z, depth):
+    """The authors' ``SimpleMLPAdaLN.forward`` (MAR's, InternVideo-Next
+    ``models/diffloss.py``) in plain torch on the state dict ``sd`` of our
+    head: the residual blocks' ``in_ln`` is affine, the final layer's
+    ``norm_final`` is not, both with eps 1e-6."""
+    F = nn.functional
+
+    def linear(x, name):
+        return F.linear(x, sd[f'{name}.weight'], sd[f'{name}.bias'])
+
+    def modulate(x, shift, scale):
+        return x * (1 + scale) + shift
+
+    # Timestep sinusoids are float32 in the authors' code too.
+    half = 128
+    freqs = torch.exp(-math.log(10000) * torch.arange(
+        half, dtype=torch.float32) / half)
+    args = t[:, None].float() * freqs[None]
+    t_freq = torch.cat([torch.cos(args), torch.sin(args)], -1).double()
+
+    x = linear(x_t, 'input_proj')
+    t_emb = linear(F.silu(linear(t_freq, 'time_embed.mlp.0')),
+                   'time_embed.mlp.2')
+    y = t_emb + linear(z, 'cond_embed')
+    for i in range(depth):
+        b = f'blocks.{i}.'
+        shift, scale, gate = linear(F.silu(y),
+                                    b + 'adaLN_modulation.1').chunk(3, -1)
+        h = F.layer_norm(x, x.shape[-1:], sd[b + 'norm.weight'],
+                         sd[b + 'norm.bias'], eps=1e-6)
+        h = modulate(h, shift, scale)
+        h = linear(F.silu(linear(h, b + 'mlp.0')), b + 'mlp.2')
+        x = x + gate * h
+    shift, scale = linear(F.silu(y),
+                          'final_layer.adaLN_modulation.1').chunk(2, -1)
+    x = modulate(F.layer_norm(x, x.shape[-1:], eps=1e-6), shift, scale)
+    return linear(x, 'final_layer.linear')
+
+
+def test_forward_equals_authors_arithmetic():
+    """Our head, run in float64, against the authors' denoiser arithmetic
+    with the same weights (non-trivial block-norm affine parameters)."""
+    head = randomise(tiny_head(depth=3)).double()
+    # Our sinusoids are float32 (as the authors'); feed them to the
+    # float64 time MLP.
+    sinusoids = head.time_embed.sinusoids
+    head.time_embed.sinusoids = lambda t: sinusoids(t).double()
+    assert float((head.blocks[0].norm.weight.detach() - 1).abs().max()) > \
+        0.05
+    torch.manual_seed(0)
+    x_t = torch.randn(7, D, dtype=torch.float64)
+    t = torch.randint(0, 1000, (7, ))
+    z = torch.randn(7, C, dtype=torch.float64)
+    sd = {k: v.detach() for k, v in head.state_dict().items()}
+    expected = authors_forward(sd, x_t, t, z, depth=3)
+    assert_close(head(x_t, t, z), expected)
+    # The block norm's affine parameters matter: dropping them changes it.
+    sd = dict(sd)
+    for i in range(3):
+        sd[f'blocks.{i}.norm.weight'] = torch.ones_like(
+            sd[f'blocks.{i}.norm.weight'])
+        sd[f'blocks.{i}.norm.bias'] = torch.zeros_like(
+            sd[f'blocks.{i}.norm.bias'])
+    assert not torch.allclose(head(x_t, t, z),
+                              authors_forward(sd, x_t, t, z, depth=3))
 
 
 def test_init_weights_restores_default_unless_loaded():
     head = randomise(tiny_head())
     head.init_weights()  # e.g. after a parent's blanket init_cfg
     assert float(head.final_layer.linear.weight.detach().abs().max()) == 0
+    assert all(torch.equal(b.norm.weight.detach(), torch.ones(32)) and
+               torch.equal(b.norm.bias.detach(), torch.zeros(32))
+               for b in head.blocks)
     loaded = tiny_head()
     loaded.load_state_dict(randomise(tiny_head()).state_dict())
     loaded.init_weights()

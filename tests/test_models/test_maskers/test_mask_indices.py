@@ -33,14 +33,15 @@ def test_indices_from_frame_choice_flattens_t_h_w(check_mask):
         indices_from_frame_choice(choice, (3, 2, 3))
 
 
-def test_num_visible_tokens_rounds_and_bounds():
-    assert num_visible_tokens(256, 0.8) == 51
+def test_num_visible_tokens_is_the_authors_count():
+    """``N - int(N * ratio)`` (engine_for_stage1.py:86), not ``round(N * (1 -
+    ratio))``: 52 of 256 at 0.8 (round gives 51)."""
+    assert num_visible_tokens(256, 0.8) == 52
     assert num_visible_tokens(256, 0.75) == 64
-    assert num_visible_tokens(10, 0.9) == 1  # 10 * 0.0999... rounds to 1
-    with pytest.raises(ValueError, match='leaves 0 visible'):
-        num_visible_tokens(4, 0.9)
+    assert num_visible_tokens(10, 0.9) == 1
+    assert num_visible_tokens(4, 0.9) == 1  # int(3.6) = 3 masked
     with pytest.raises(ValueError, match='leaves 4 visible'):
-        num_visible_tokens(4, 0.1)
+        num_visible_tokens(4, 0.1)  # int(0.4) = 0 masked
 
 
 @pytest.mark.parametrize('ratio', [0, 1, 1.5, -0.2])

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from mmivnext.models.maskers import MultiBlockMasker
+from mmivnext.models.maskers.multi_block_masker import (STAGE2_MASK_CFGS,
+                                                        authors_max_visible)
 from mmivnext.registry import MODELS
 
 
@@ -244,3 +246,131 @@ def test_build_from_registry_leaves_the_config_alone():
     assert isinstance(masker, MultiBlockMasker) and cfgs == original
     assert masker.mask_cfgs[0].spatial_scale == (0.2, 0.3)
     assert masker(2, (2, 8, 8))[0].visible.shape == (2, 20)
+
+
+def visible_grid(mask, grid):
+    """``[B, T, H, W]`` bool, True where visible."""
+    return ~masked_grid(mask, grid)
+
+
+def test_first_keeps_the_first_visible_tokens_in_raster_order(
+        monkeypatch, check_mask):
+    """On a fixed block union (rows of different visible counts), 'first'
+    keeps each row's first K visible positions, K the smallest count or the
+    cap, as a plain loop finds them."""
+    grid, batch = (3, 4, 5), 6
+    masked = torch.rand(batch, 60, generator=gen(1)) < 0.6  # [B, N]
+    counts = (~masked).sum(1)
+    assert (counts > 0).all() and len(set(counts.tolist())) > 1
+    monkeypatch.setattr(MultiBlockMasker, '_place_blocks',
+                        staticmethod(lambda *args: masked.clone()))
+    for max_visible in (None, 7):
+        masker = MultiBlockMasker([cfg(max_visible=max_visible)],
+                                  context_keep='first')
+        mask, = masker(batch, grid, generator=gen())
+        num_keep = min(counts.min().item(), max_visible or 60)
+        check_mask(mask, batch, 60, num_keep)
+        for row, kept in zip(masked.tolist(), mask.visible.tolist()):
+            first = []
+            for index, is_masked in enumerate(row):
+                if not is_masked and len(first) < num_keep:
+                    first.append(index)
+            assert kept == first
+
+
+def test_first_with_a_cap_keeps_the_early_frames():
+    """One 8 x 8 tube on (32, 16, 16) leaves 192 visible per frame (6144);
+    the cap 1600 keeps frames 0-7 whole (1536) and the first 64 visible
+    tokens of frame 8, in (h, w) order."""
+    grid = (32, 16, 16)
+    masker = MultiBlockMasker(
+        [cfg(spatial_scale=(0.25, 0.25), max_visible=1600)],
+        context_keep='first')
+    mask, = masker(4, grid, generator=gen())
+    assert mask.masked.shape[1] / 8192 == 1 - 1600 / 8192
+    visible = visible_grid(mask, grid)  # [B, T, H, W]
+    per_frame = visible.flatten(2).sum(2)  # [B, T]
+    assert (per_frame[:, :8] == 192).all()
+    assert (per_frame[:, 8] == 64).all()
+    assert not visible[:, 9:].any()
+    for sample in visible:
+        assert box_extent(~sample[:1]) == (1, 8, 8)
+        assert (sample[:8] == sample[:1]).all()
+        tube = sample[0].flatten().nonzero().squeeze(1)  # [192]
+        frame8 = sample[8].flatten().nonzero().squeeze(1)
+        assert torch.equal(frame8, tube[:64])
+
+
+def assert_raster_prefix_of_tubes(sample):
+    """A ``[T, H, W]`` visibility that is the first tokens, in (t, h, w)
+    order, of one spatial set repeated in every frame: frame 0's set, then
+    whole copies of it, then a prefix of it, then nothing."""
+    tube = sample[0].flatten().nonzero().squeeze(1)
+    previous_full = True
+    for frame in sample:
+        kept = frame.flatten().nonzero().squeeze(1)
+        assert torch.equal(kept, tube[:len(kept)])
+        assert previous_full or len(kept) == 0
+        previous_full = len(kept) == len(tube)
+
+
+def test_stage2_defaults_with_authors_cap_concentrate_early():
+    """The authors' Stage 2 masks at 32 frames: at most 1600 visible, a
+    raster-order prefix of each sample's tubes; the 8-block context fills
+    about the first 2 / 3 of the clip."""
+    grid = (32, 16, 16)
+    cap = authors_max_visible(32)
+    masker = MultiBlockMasker(
+        [dict(c, max_visible=cap) for c in STAGE2_MASK_CFGS],
+        context_keep='first')
+    generator = gen()
+    small_frames = []
+    for _ in range(5):
+        masks = masker(4, grid, generator=generator)
+        for mask in masks:
+            assert mask.visible.shape[1] <= cap
+            for sample in visible_grid(mask, grid):
+                assert_raster_prefix_of_tubes(sample)
+        small = masks[0]
+        assert small.visible.shape[1] == cap  # ~77 visible per frame
+        # The context ends before frame ceil(cap / fewest per frame).
+        per_frame = visible_grid(small, grid)[:, 0].flatten(1).sum(1)
+        bound = -(-cap // per_frame.min().item())
+        frames = small.visible // 256  # [B, K]
+        assert bound < 32 and (frames < bound).all()
+        small_frames.append(frames.flatten())
+    assert torch.cat(small_frames).float().mean() < 12  # 'random': ~15.5
+
+
+def test_random_keep_spreads_over_the_clip():
+    """The default keeps a uniform K: with the cap, late frames keep tokens
+    (the contrast to 'first')."""
+    cfgs = [dict(STAGE2_MASK_CFGS[0], max_visible=authors_max_visible(32))]
+    mask, = MultiBlockMasker(cfgs)(4, (32, 16, 16), generator=gen())
+    frames = (mask.visible // 256).float()
+    assert (frames.max(1).values >= 28).all() and frames.mean() > 14
+
+
+@pytest.mark.parametrize('frames,cap', [(32, 1600), (16, 800), (8, 400),
+                                        (12, 600), (4, 200)])
+def test_authors_max_visible(frames, cap):
+    assert authors_max_visible(frames) == cap
+
+
+@pytest.mark.parametrize('frames', [0, 2.0, True, '32'])
+def test_authors_max_visible_bad(frames):
+    with pytest.raises(ValueError, match=f'num_frames.*{frames!r}'):
+        authors_max_visible(frames)
+
+
+@pytest.mark.parametrize('value', ['last', 'First', None])
+def test_bad_context_keep_names_the_value(value):
+    with pytest.raises(ValueError, match=f'context_keep.*{value!r}'):
+        MultiBlockMasker(context_keep=value)
+
+
+def test_context_keep_default_and_registry():
+    assert MultiBlockMasker().context_keep == 'random'
+    masker = MODELS.build(dict(type='MultiBlockMasker', context_keep='first'))
+    assert masker.context_keep == 'first'
+    assert "context_keep='first'" in repr(masker)

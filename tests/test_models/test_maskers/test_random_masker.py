@@ -14,7 +14,7 @@ def frame_counts(visible, frames=4, tokens=9):
 
 def test_per_frame_exact_count(check_mask):
     mask = RandomMasker(mask_ratio=2 / 3)(5, (4, 3, 3))
-    check_mask(mask, 5, 36, 12)  # round(9 / 3) = 3 per frame
+    check_mask(mask, 5, 36, 12)  # 9 - int(9 * 2 / 3) = 3 per frame
     assert (frame_counts(mask.visible) == 3).all()
 
 

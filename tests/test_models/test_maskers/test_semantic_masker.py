@@ -24,7 +24,7 @@ def per_frame(visible, frames, tokens):
 def test_exact_count_per_frame_sorted_disjoint_covering(mode, check_mask):
     masker = SemanticMasker(mask_ratio=0.75, mode=mode)
     mask = masker(attention(), grid_size=(4, 4, 4))
-    check_mask(mask, 3, 64, 16)  # round(16 * 0.25) = 4 per frame
+    check_mask(mask, 3, 64, 16)  # 16 - int(16 * 0.75) = 4 per frame
     assert per_frame(mask.visible, 4, 16).shape == (3, 4, 4)
 
 
@@ -99,8 +99,9 @@ def test_bad_arguments():
         SemanticMasker(mode='random')
     with pytest.raises(ValueError, match=r'in \(0, 1\)'):
         SemanticMasker(mask_ratio=1.0)
-    with pytest.raises(ValueError, match='leaves 0 visible'):
-        SemanticMasker(mask_ratio=0.99)(attention())
+    # 16 - int(16 * 0.05) = 16 visible: none masked.
+    with pytest.raises(ValueError, match='leaves 16 visible'):
+        SemanticMasker(mask_ratio=0.05)(attention())
 
 
 def test_build_from_registry():

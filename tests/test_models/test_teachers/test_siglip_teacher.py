@@ -151,7 +151,7 @@ def test_preprocess_matches_siglip_image_processor(ckpts, name, size):
     """Un-normalise, resize with antialias and re-normalise = the checkpoint's
     own image processor on float frames (bicubic and 0.5 statistics without
     a preprocessor config; ``full``'s bilinear and statistics with one)."""
-    teacher = SigLIPTeacher(ckpts[name])
+    teacher = SigLIPTeacher(ckpts[name], antialias=True)
     inputs, frames255 = clip(size=size)
     if name == 'full':
         processor = SiglipImageProcessor.from_pretrained(ckpts['full'])
@@ -162,6 +162,34 @@ def test_preprocess_matches_siglip_image_processor(ckpts, name, size):
     images = [frames255[b, :, t] for b in range(2) for t in range(3)]
     expected = processor(images=images, return_tensors='pt').pixel_values
     assert_close(teacher.preprocess(inputs), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_default_resize_is_the_authors_plain_bicubic(ckpts):
+    """By default frames are resized as the authors resize the clip
+    (``engines/engine_for_stage1.py:72-78``): a plain bicubic
+    ``F.interpolate`` without antialiasing, here 28 -> 32 px (the 224 ->
+    256 px upsampling ratio), which an antialiased resize does not give."""
+    teacher = SigLIPTeacher(ckpts['vision'])
+    assert teacher.interpolation == 'bicubic' and not teacher.antialias
+    inputs, frames255 = clip(size=28)
+    frames = frames255.transpose(1, 2).flatten(0, 1).double()  # [6, 3, 28, 28]
+    mean, std = teacher.teacher_mean.double(), teacher.teacher_std.double()
+
+    def reference(antialias):
+        resized = F.interpolate(frames, size=(32, 32), mode='bicubic',
+                                align_corners=False, antialias=antialias)
+        return ((resized - mean) / std).float()
+
+    # float32 inside the teacher: a few dozen ulps of 255 (8 ulps from
+    # un-normalising, 16 bicubic taps), over SigLIP's std of 127.5.
+    atol = 64 * torch.finfo(torch.float32).eps * 255 / 127.5
+    images = teacher.preprocess(inputs)
+    assert_close(images, reference(False), atol=atol, rtol=0)
+    assert float((images - reference(True)).abs().max()) > 1000 * atol
+    antialiased = SigLIPTeacher(ckpts['vision'], antialias=True)
+    assert_close(antialiased.preprocess(inputs), reference(True), atol=atol,
+                 rtol=0)
+    assert 'antialias=False' in repr(teacher)
 
 
 def test_input_statistics_and_explicit_interpolation(ckpts):
