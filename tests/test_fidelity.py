@@ -89,6 +89,17 @@ def clip_of(cfg):
     return cfg.optim_wrapper.clip_grad.max_norm
 
 
+def check_crop_and_resize(cfg):
+    pipeline = [t.type for t in cfg.train_dataloader.dataset.pipeline]
+    index = pipeline.index('mmaction.MultiScaleCrop')
+    crop, resize = cfg.train_dataloader.dataset.pipeline[index:index + 2]
+    assert crop.get('num_fixed_crops') == 13, row('multiscale-crop')
+    assert tuple(crop.scales) == (1, 0.875, 0.75, 0.66), \
+        row('multiscale-crop')
+    assert (resize.type, resize.backend) == ('mmivnext.Resize', 'pillow'), \
+        row('crop-resize')
+
+
 @pytest.mark.parametrize('name', sorted(RECIPES))
 def test_optimisation_rows(name):
     cfg, want = load(name), RECIPES[name]
@@ -171,11 +182,7 @@ def test_stage1_rows(name):
         row('pos-embed-frames')
     if 'vitl' in name:
         assert model.backbone.arch == 'large', row('vitl-script-model')
-    crop = next(t for t in cfg.train_dataloader.dataset.pipeline
-                if t.type == 'mmaction.MultiScaleCrop')
-    assert crop.get('num_fixed_crops') == 13, row('multiscale-crop')
-    assert tuple(crop.scales) == (1, 0.875, 0.75, 0.66), \
-        row('multiscale-crop')
+    check_crop_and_resize(cfg)
 
 
 @pytest.mark.parametrize('name', sorted(n for n in RECIPES
@@ -192,6 +199,7 @@ def test_stage2_rows(name):
     assert blocks == [(8, (0.15, 0.15), (0.75, 1.5), (1.0, 1.0), cap),
                       (2, (0.7, 0.7), (0.75, 1.5), (1.0, 1.0), cap)], \
         row('s2-masks') + ' / ' + row('s2-context-cap')
+    check_crop_and_resize(cfg)
     clip = cfg.train_dataloader.dataset.pipeline[1]
     assert clip.clip_len == want['frames'], row('s2-context-cap')
     assert model.teacher.type == 'FrozenVideoTeacher', row('s2-teacher')

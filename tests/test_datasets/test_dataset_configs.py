@@ -1,17 +1,27 @@
 """The base dataset configs load, follow the paper's recipe, and their dataloader
-builds with ``Runner.build_dataloader`` over the demo set and yields a batch."""
+builds with ``Runner.build_dataloader`` over the demo set and yields a batch.
+The pretraining pipelines crop as the authors' ``GroupMultiScaleCrop``."""
+import glob
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
+from mmaction.datasets.transforms import MultiScaleCrop, processing
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmivnext.models.data_preprocessors import VideoPretrainDataPreprocessor
 
-DATASET_CONFIGS = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
-    '_base_', 'datasets')
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DATASET_CONFIGS = osp.join(ROOT, 'configs', '_base_', 'datasets')
+#: Pretraining configs (base datasets and configs/ivnext, which inherit or
+#: define their pipelines).
+PRETRAINING_CONFIGS = sorted(
+    glob.glob(osp.join(DATASET_CONFIGS, '*_unlabeled.py')) +
+    glob.glob(osp.join(DATASET_CONFIGS, 'demo_videos.py')) +
+    glob.glob(osp.join(ROOT, 'configs', 'ivnext', '**', '*.py'),
+              recursive=True))
 
 # config name: (num_frames, img_size, flips)
 EXPECTED = {
@@ -34,9 +44,10 @@ def test_config_follows_the_recipe(name):
                 'train_dataloader'):
         assert key in cfg, key
     assert (cfg.num_frames, cfg.img_size) == (num_frames, img_size)
-    # mmaction2's transforms, named with their scope.
-    assert all(step.type.startswith('mmaction.') for step in cfg.train_pipeline)
-    steps = {step.type[len('mmaction.'):]: step for step in cfg.train_pipeline}
+    # mmaction2's transforms and mmivnext's Resize, named with their scope.
+    assert all(step.type.startswith(('mmaction.', 'mmivnext.'))
+               for step in cfg.train_pipeline)
+    steps = {step.type.split('.', 1)[1]: step for step in cfg.train_pipeline}
     assert list(steps) == [
         'DecordInit', 'UniformSample', 'DecordDecode', 'MultiScaleCrop',
         'Resize'
@@ -111,3 +122,106 @@ train_dataloader = dict(dataset=dict(
     assert dataset.pipeline[1].clip_len == 8
     assert dataset.on_corrupt == 'skip'  # kept from the base
     assert cfg.train_dataloader.batch_size == 32
+
+
+# ------------------------------------------------------------ multi-scale crop
+@pytest.mark.parametrize('path', PRETRAINING_CONFIGS,
+                         ids=[osp.relpath(p, ROOT) for p in PRETRAINING_CONFIGS])
+def test_pretraining_crop_has_13_fixed_offsets(path):
+    """The authors crop with ``GroupMultiScaleCrop(fix_crop=True,
+    more_fix_crop=True)`` (``datasets/transforms.py:116-186``): 13 fixed
+    offsets, not mmaction2's default 5."""
+    pipeline = Config.fromfile(path).train_dataloader.dataset.pipeline
+    crops = [t for t in pipeline if t.type == 'mmaction.MultiScaleCrop']
+    assert len(crops) == 1
+    crop = crops[0]
+    assert crop.num_fixed_crops == 13
+    assert crop.random_crop is False and crop.max_wh_scale_gap == 1
+    assert tuple(crop.scales) == (1, 0.875, 0.75, 0.66)
+
+
+#: The pretraining configs but the demo ones, which keep mmaction.Resize.
+FULL_PRETRAINING_CONFIGS = [
+    p for p in PRETRAINING_CONFIGS
+    if 'demo' not in osp.relpath(p, ROOT).split(osp.sep)
+    and osp.basename(p) != 'demo_videos.py'
+]
+
+
+@pytest.mark.parametrize(
+    'path', FULL_PRETRAINING_CONFIGS,
+    ids=[osp.relpath(p, ROOT) for p in FULL_PRETRAINING_CONFIGS])
+def test_pretraining_crop_is_resized_with_pil_bilinear(path):
+    """The authors resize the crop with PIL's bilinear filter
+    (``datasets/transforms.py:124,133``): the step after the crop is
+    ``mmivnext.Resize`` with the 'pillow' backend."""
+    pipeline = Config.fromfile(path).train_dataloader.dataset.pipeline
+    types = [t.type for t in pipeline]
+    resize = pipeline[types.index('mmaction.MultiScaleCrop') + 1]
+    assert resize.type == 'mmivnext.Resize'
+    assert resize.backend == 'pillow' and resize.keep_ratio is False
+    assert resize.get('interpolation', 'bilinear') == 'bilinear'
+    assert 'mmaction.Resize' not in types
+
+
+def authors_crop_sizes(image_w, image_h, input_size, scales, max_distort):
+    """``(w, h)`` crop sizes of the authors' ``_sample_crop_size``: fractions
+    of the short side, each snapped to the input size within 3 px, then the
+    pairs of scale levels at most ``max_distort`` apart (in their order)."""
+    sizes = [int(min(image_w, image_h) * x) for x in scales]
+    heights = [input_size if abs(x - input_size) < 3 else x for x in sizes]
+    widths = [input_size if abs(x - input_size) < 3 else x for x in sizes]
+    return [(w, h) for i, h in enumerate(heights)
+            for j, w in enumerate(widths) if abs(i - j) <= max_distort]
+
+
+def authors_fixed_offsets(image_w, image_h, crop_w, crop_h):
+    """``(x, y)`` offsets of the authors' ``fill_fix_offset`` with
+    ``more_fix_crop=True``, in their order."""
+    w_step, h_step = (image_w - crop_w) // 4, (image_h - crop_h) // 4
+    grid = [(0, 0), (4, 0), (0, 4), (4, 4), (2, 2),  # corners, centre
+            (0, 2), (4, 2), (2, 4), (2, 0),  # edge centres
+            (1, 1), (3, 1), (1, 3), (3, 3)]  # quarter points
+    return [(i * w_step, j * h_step) for i, j in grid]
+
+
+class _Choices:
+    """Stands in for the ``random`` module of mmaction2's transform: records
+    each list ``choice`` draws from and picks the given indices."""
+
+    def __init__(self, picks):
+        self.picks = list(picks)
+        self.seen = []
+
+    def choice(self, seq):
+        self.seen.append(list(seq))
+        return seq[self.picks.pop(0)]
+
+
+# (W, H): K400-like 340 x 256; a short side of 226 (crops snap to 224 px); a
+# portrait frame.
+@pytest.mark.parametrize('image_w,image_h', [(340, 256), (300, 226),
+                                             (240, 320)])
+def test_mmaction_multiscale_crop_equals_the_authors(monkeypatch, image_w,
+                                                     image_h):
+    """Every crop size and fixed offset mmaction2's MultiScaleCrop
+    (``num_fixed_crops=13``) can draw is the authors', in the same order."""
+    scales = (1, 0.875, 0.75, 0.66)
+    sizes = authors_crop_sizes(image_w, image_h, 224, scales, 1)
+    assert len(sizes) == 10
+    transform = MultiScaleCrop(224, scales=scales, random_crop=False,
+                               max_wh_scale_gap=1, num_fixed_crops=13)
+    for k, (crop_w, crop_h) in enumerate(sizes):
+        offsets = authors_fixed_offsets(image_w, image_h, crop_w, crop_h)
+        if min(image_w - crop_w, image_h - crop_h) >= 4:  # both steps > 0
+            assert len(set(offsets)) == 13
+        for j, (x, y) in enumerate(offsets):
+            choices = _Choices([k, j])
+            monkeypatch.setattr(processing, 'random', choices)
+            image = np.zeros((image_h, image_w, 3), np.uint8)
+            out = transform(dict(img_shape=(image_h, image_w), imgs=[image]))
+            assert len(choices.seen) == 2  # a size, then an offset
+            assert [tuple(o) for o in choices.seen[1]] == offsets
+            assert out['crop_bbox'].tolist() == [x, y, x + crop_w,
+                                                 y + crop_h]
+            assert out['imgs'][0].shape == (crop_h, crop_w, 3)

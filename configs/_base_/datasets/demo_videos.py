@@ -25,8 +25,11 @@ train_pipeline = [
         input_size=img_size,
         scales=(1, 0.875, 0.75, 0.66),
         random_crop=False,
-        max_wh_scale_gap=1),
-    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
+        max_wh_scale_gap=1,
+        num_fixed_crops=13),
+    # PIL's bilinear filter, as the pretraining recipe (docs/fidelity.md).
+    dict(type='mmivnext.Resize', scale=(img_size, img_size), keep_ratio=False,
+         backend='pillow'),
     # [1, 3, T, H, W] uint8 per sample.
     dict(type='mmaction.FormatShape', input_format='NCTHW'),
     dict(type='mmaction.PackActionInputs'),

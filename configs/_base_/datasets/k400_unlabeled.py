@@ -31,14 +31,23 @@ train_pipeline = [
     dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
     dict(type='mmaction.DecordDecode'),
     # Crop sizes are the given fractions of the short side of the decoded
-    # frames; width and height scales differ by at most one level.
+    # frames (sizes within 3 px of img_size snap to it); width and height
+    # scales differ by at most one level. The crop sits at one of 13 fixed
+    # offsets (corners, centre, edge centres, quarter points), as the
+    # authors' GroupMultiScaleCrop(fix_crop=True, more_fix_crop=True)
+    # (datasets/transforms.py:116-186); the same size and offset rules. The
+    # crop is then resized with PIL's bilinear filter (antialiased when
+    # shrinking), as the authors' (transforms.py:124,133); mmaction.Resize
+    # would use cv2's, which is not.
     dict(
         type='mmaction.MultiScaleCrop',
         input_size=img_size,
         scales=(1, 0.875, 0.75, 0.66),
         random_crop=False,
-        max_wh_scale_gap=1),
-    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
+        max_wh_scale_gap=1,
+        num_fixed_crops=13),
+    dict(type='mmivnext.Resize', scale=(img_size, img_size), keep_ratio=False,
+         backend='pillow'),
     dict(type='mmaction.Flip', flip_ratio=flip_ratio),
     # [1, 3, T, H, W] uint8 per sample.
     dict(type='mmaction.FormatShape', input_format='NCTHW'),

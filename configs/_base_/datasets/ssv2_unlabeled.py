@@ -27,13 +27,16 @@ train_pipeline = [
     # each of `num_frames` equal segments of the video.
     dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
     dict(type='mmaction.DecordDecode'),
+    # 13 fixed crop offsets, as k400_unlabeled.py.
     dict(
         type='mmaction.MultiScaleCrop',
         input_size=img_size,
         scales=(1, 0.875, 0.75, 0.66),
         random_crop=False,
-        max_wh_scale_gap=1),
-    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
+        max_wh_scale_gap=1,
+        num_fixed_crops=13),
+    dict(type='mmivnext.Resize', scale=(img_size, img_size), keep_ratio=False,
+         backend='pillow'),
     # [1, 3, T, H, W] uint8 per sample.
     dict(type='mmaction.FormatShape', input_format='NCTHW'),
     dict(type='mmaction.PackActionInputs'),

@@ -53,8 +53,11 @@ train_pipeline = [
         input_size=img_size,
         scales=(1, 0.875, 0.75, 0.66),
         random_crop=False,
-        max_wh_scale_gap=1),
-    dict(type='mmaction.Resize', scale=(img_size, img_size), keep_ratio=False),
+        max_wh_scale_gap=1,
+        num_fixed_crops=13),
+    # PIL's bilinear filter, as the pretraining recipe (docs/fidelity.md).
+    dict(type='mmivnext.Resize', scale=(img_size, img_size), keep_ratio=False,
+         backend='pillow'),
     dict(type='mmaction.FormatShape', input_format='NCTHW'),
     dict(type='mmaction.PackActionInputs'),
 ]
