@@ -33,6 +33,8 @@ encoder = dict(
     num_frames=stage1_frames,
     projector_cfg=dict(num_heads=4, out_dims=64))
 
+# Sizes: the Stage-1 demo's encoder and tiny predictor (width 64); no drop
+# path in a 4-layer encoder (the recipe's 0.1 / 0.2 are for 12 / 24 layers).
 model = dict(
     backbone=dict(encoder, drop_path_rate=0.0),
     teacher=dict(backbone=encoder, checkpoint=stage1_checkpoint),
