@@ -171,7 +171,9 @@ def test_row_is_its_protocol_with_another_encoder(path):
 @pytest.fixture(scope='module')
 def tiny_encoders(tmp_path_factory):
     """Every zoo encoder at tiny size: converted video checkpoints (through
-    the converter CLIs) and saved transformers image models."""
+    the converters' command-line entry points, run in this process; each
+    converter's own tests run its script) and saved transformers image
+    models."""
     root = tmp_path_factory.mktemp('zoo')
     out = {}
     for name, (source, sizes) in TINY.items():
@@ -179,11 +181,7 @@ def tiny_encoders(tmp_path_factory):
         torch.save(checkpoint_of(source, sizes), src)
         script, options = CONVERTERS[source]
         dst = root / f'{name}.safetensors'
-        subprocess.run(
-            [sys.executable,
-             osp.join(ROOT, 'tools', 'model_converters', f'{script}.py'),
-             str(src), str(dst), *options],
-            check=True, cwd=ROOT, capture_output=True)
+        load_converter(script).main([str(src), str(dst), *options])
         out[name] = str(dst)
     out['siglip2_vit-large-p16'] = save_tiny_siglip(
         str(root / 'siglip'), hidden_size=64, num_heads=4, image_size=32)
