@@ -12,8 +12,6 @@ changes nothing but the encoder of the benchmark's protocol config.
 import glob
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -271,7 +269,7 @@ def test_exported_architecture_mismatch_is_refused(tiny_encoders):
 
 def test_internvideo2_target_loads_a_converted_checkpoint(tmp_path):
     """The ablation's teacher, shrunk, loads a tiny InternVideo2 stage-1
-    checkpoint converted by the CLI; a head count other than the JSON's is
+    checkpoint converted by the converter's entry point; a head count other than the JSON's is
     refused (the teacher loads its encoder itself, and checks it too)."""
     from mmivnext.models.teachers import FrozenVideoTeacher
     source, sizes = INTERNVIDEO2_S1_VITB
@@ -279,11 +277,7 @@ def test_internvideo2_target_loads_a_converted_checkpoint(tmp_path):
     src, dst = tmp_path / 'iv2_s1.pth', tmp_path / 'iv2_s1.safetensors'
     torch.save(checkpoint_of(source, sizes), src)
     script, options = CONVERTERS[source]
-    subprocess.run(
-        [sys.executable,
-         osp.join(ROOT, 'tools', 'model_converters', f'{script}.py'),
-         str(src), str(dst), *options], check=True, cwd=ROOT,
-        capture_output=True)
+    load_converter(script).main([str(src), str(dst), *options])
     cfg = Config.fromfile(osp.join(
         ROOT, 'configs', 'ivnext', 'ablations',
         'stage2_vitb_internvideo2-target.py')).model.teacher.to_dict()

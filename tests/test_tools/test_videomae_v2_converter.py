@@ -267,6 +267,8 @@ def test_encoder_options_default_off():
 
 @pytest.mark.parametrize('fmt', ['pth', 'safetensors'])
 def test_cli_end_to_end(tmp_path, fmt):
+    """The script (a .pth source) or its entry point in this process (a
+    .safetensors source) converts a checkpoint that then loads and runs."""
     source = fake_videomae_v2(layer_scale=True)
     src = str(tmp_path / f'vit_tiny_videomae_v2.{fmt}')
     if fmt == 'pth':
@@ -274,11 +276,14 @@ def test_cli_end_to_end(tmp_path, fmt):
     else:
         save_file(source, src)
     out = str(tmp_path / 'out' / 'vit_tiny.safetensors')
-    proc = subprocess.run(
-        [sys.executable, SCRIPT, src, out, '--num-frames', str(FRAMES),
-         '--img-size', str(SIZE), '--num-heads', str(HEADS)],
-        cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    args = [src, out, '--num-frames', str(FRAMES), '--img-size', str(SIZE),
+            '--num-heads', str(HEADS)]
+    if fmt == 'pth':
+        proc = subprocess.run([sys.executable, SCRIPT, *args], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    else:
+        tool.main(args)
     with open(out[:-len('.safetensors')] + '.json') as f:
         arch = json.load(f)
     assert sorted(load_file(out)) == sorted(

@@ -288,7 +288,9 @@ def test_convert_errors_name_keys():
 
 
 @pytest.mark.parametrize('fmt', ['pt', 'safetensors'])
-def test_cli_end_to_end(tmp_path, fmt):
+def test_cli_end_to_end(tmp_path, fmt, capsys):
+    """The script (a .pt source) or its entry point in this process (a
+    .safetensors source) converts a checkpoint that then loads and runs."""
     source = fake_checkpoint()
     src = str(tmp_path / f'vitl_vjepa2.{fmt}')
     if fmt == 'pt':
@@ -300,12 +302,17 @@ def test_cli_end_to_end(tmp_path, fmt):
         key, plain_seed = 'target_encoder', 1
         extra = []
     out = str(tmp_path / 'out' / 'vit_tiny.safetensors')
-    proc = subprocess.run(
-        [sys.executable, SCRIPT, src, out, '--num-frames', str(FRAMES),
-         '--img-size', str(SIZE), '--num-heads', str(HEADS), *extra],
-        cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert key in proc.stdout
+    args = [src, out, '--num-frames', str(FRAMES), '--img-size', str(SIZE),
+            '--num-heads', str(HEADS), *extra]
+    if fmt == 'pt':
+        proc = subprocess.run([sys.executable, SCRIPT, *args], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        stdout = proc.stdout
+    else:
+        tool.main(args)
+        stdout = capsys.readouterr().out
+    assert key in stdout
     with open(out[:-len('.safetensors')] + '.json') as f:
         arch = json.load(f)
     assert sorted(load_file(out)) == sorted(
