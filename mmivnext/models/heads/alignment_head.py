@@ -1,5 +1,4 @@
 """Head that aligns the student encoder's tokens with a frozen image teacher."""
-from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -7,15 +6,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
-from ..utils import (get_3d_sincos_pos_embed, pos_embed_load_pre_hook,
-                     resize_pos_embed_3d)
-
-
-def _alignment_mlp(in_dims: int, hidden_dims: int, out_dims: int) -> nn.Module:
-    return nn.Sequential(OrderedDict(
-        fc1=nn.Linear(in_dims, hidden_dims), act=nn.GELU(),
-        fc2=nn.Linear(hidden_dims, out_dims),
-        norm=nn.LayerNorm(out_dims, eps=1e-5)))
+from ..utils import (get_3d_sincos_pos_embed, mlp_decoder,
+                     pos_embed_load_pre_hook, resize_pos_embed_3d)
 
 
 @MODELS.register_module()
@@ -80,7 +72,7 @@ class TokenAlignmentHead(BaseModule):
         self._register_load_state_dict_pre_hook(pos_embed_load_pre_hook,
                                                 with_module=True)
         self.projs = nn.ModuleList(
-            _alignment_mlp(in_dims, hidden_dims or in_dims, out_dims)
+            mlp_decoder(in_dims, hidden_dims or in_dims, out_dims)
             for _ in range(num_layers))
         self.loss_module = MODELS.build(loss)
 

@@ -12,14 +12,13 @@ Linear(C, D) - LayerNorm(D)`` brings the sequence to the predictor width ``D``.
 (So the mask token and ``pos_embed`` are ``C`` wide, not ``D``.)
 """
 import math
-from collections import OrderedDict
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..utils import (check_values, get_3d_sincos_pos_embed,
+from ..utils import (check_values, get_3d_sincos_pos_embed, mlp_decoder,
                      pos_embed_load_pre_hook, resize_pos_embed_3d)
 
 
@@ -91,10 +90,7 @@ class BasePredictor(BaseModule):
                              torch.tensor(grid_size, dtype=torch.int64))
         self._register_load_state_dict_pre_hook(pos_embed_load_pre_hook,
                                                 with_module=True)
-        self.proj = nn.Sequential(OrderedDict(
-            fc1=nn.Linear(in_dims, in_dims), act=nn.GELU(),
-            fc2=nn.Linear(in_dims, embed_dims),
-            norm=nn.LayerNorm(embed_dims, eps=1e-5)))
+        self.proj = mlp_decoder(in_dims, in_dims, embed_dims)
         self._init_input_parts()
 
     @torch.no_grad()

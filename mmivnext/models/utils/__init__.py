@@ -16,7 +16,8 @@ from .pos_embed import (get_1d_sincos_pos_embed, get_3d_sincos_pos_embed,
                         infer_pos_embed_grid, pos_embed_load_pre_hook,
                         resize_pos_embed_3d)
 from .rope import apply_rope_3d, grid_positions, rope_3d_split
-from .transformer import MLP, LayerScale, TransformerEncoderLayer
+from .transformer import (MLP, LayerScale, TransformerEncoderLayer,
+                          mlp_decoder)
 
 __all__ = [
     'AttentionPoolingBlock', 'CrossAttention', 'MultiheadSelfAttention',
@@ -24,7 +25,7 @@ __all__ = [
     'NORM_ALIASES', 'NORM_LAYERS', 'build_norm', 'PatchEmbed3D', 'patchify_3d',
     'unpatchify_3d', 'get_1d_sincos_pos_embed', 'get_3d_sincos_pos_embed',
     'infer_pos_embed_grid', 'pos_embed_load_pre_hook', 'resize_pos_embed_3d',
-    'apply_rope_3d', 'grid_positions', 'rope_3d_split', 'MLP', 'LayerScale',
+    'apply_rope_3d', 'grid_positions', 'rope_3d_split', 'MLP', 'LayerScale', 'mlp_decoder',
     'TransformerEncoderLayer', 'SIGLIP_MEAN', 'SIGLIP_MODEL_CLASSES', 'SIGLIP_STD',
     'clips_to_model_images', 'load_pretrained_strict', 'naflex_patchify',
     'native_image_size', 'read_image_statistics', 'register_normalisation',

@@ -1,4 +1,5 @@
 """Pre-norm transformer encoder layer and its parts (MLP, LayerScale)."""
+from collections import OrderedDict
 from typing import Optional
 
 import torch
@@ -30,6 +31,17 @@ class LayerScale(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``[..., C]`` -> ``[..., C]``."""
         return x * self.gamma
+
+
+def mlp_decoder(in_dims: int, hidden_dims: int, out_dims: int) -> nn.Sequential:
+    """The authors' ``MLP_Decoder`` without its L2 step: ``fc1 (in -> hidden)
+    - GELU - fc2 (hidden -> out) - LayerNorm(eps 1e-5)``, with the module
+    names ``fc1``, ``act``, ``fc2``, ``norm`` (the predictor's input
+    projection, the token-alignment MLPs)."""
+    return nn.Sequential(OrderedDict(
+        fc1=nn.Linear(in_dims, hidden_dims), act=nn.GELU(),
+        fc2=nn.Linear(hidden_dims, out_dims),
+        norm=nn.LayerNorm(out_dims, eps=1e-5)))
 
 
 class MLP(nn.Module):
