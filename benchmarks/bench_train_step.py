@@ -59,9 +59,9 @@ from mmivnext.utils.step_profiler import StepProfiler  # noqa: E402
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = {
     (1, 'tiny'): 'configs/ivnext/demo/'
-    'stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py',
+    'stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py',
     (2, 'tiny'): 'configs/ivnext/demo/'
-    'stage2_vit-tiny-p14_1xb8-16x1x1-10e_demo-videos.py',
+    'stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py',
     (1, 'base'): 'configs/ivnext/stage1_vitb.py',
     (2, 'base'): 'configs/ivnext/stage2_vitb.py',
     (1, 'large'): 'configs/ivnext/stage1_vitl.py',

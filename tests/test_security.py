@@ -248,8 +248,12 @@ def extract_encoder_case():
 
 
 def visualize_args(src, tmp_path):
-    return [write_config(tmp_path, BACKBONE), src, 'video.mp4', '--out',
-            str(tmp_path / 'out' / 'recon.png')]
+    """Several videos and every output: the checkpoint is refused before
+    any video is looked at."""
+    return [write_config(tmp_path, BACKBONE), src, 'video.mp4', 'other.mp4',
+            '--out', str(tmp_path / 'out' / 'recon.png'), '--draw', '2',
+            '--batch-size', '1', '--metrics-out',
+            str(tmp_path / 'out' / 'psnr.json')]
 
 
 CONVERTERS = 'tools/model_converters/'

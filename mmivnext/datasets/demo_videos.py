@@ -171,8 +171,8 @@ def check_decodes(path: str, frames: np.ndarray) -> None:
 
 
 def make_demo_videos(out_dir: str = 'data/demo_videos',
-                     num_train: int = 120,
-                     num_val: int = 40,
+                     num_train: int = 960,
+                     num_val: int = 240,
                      num_frames: int = 32,
                      size: int = 64,
                      fps: float = 8.0,

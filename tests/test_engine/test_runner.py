@@ -19,8 +19,8 @@ from script_helpers import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs', 'ivnext', 'demo')
-STAGE1 = osp.join(DEMO, 'stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
-STAGE2 = osp.join(DEMO, 'stage2_vit-tiny-p14_1xb8-16x1x1-10e_demo-videos.py')
+STAGE1 = osp.join(DEMO, 'stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
+STAGE2 = osp.join(DEMO, 'stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py')
 
 
 @pytest.fixture(scope='module')

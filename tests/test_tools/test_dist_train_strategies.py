@@ -22,7 +22,7 @@ from mmengine.registry import DefaultScope
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HELPERS = osp.dirname(osp.abspath(__file__))
 DEMO = osp.join(
-    ROOT, 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
+    ROOT, 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
 FSDP_1B = osp.join(ROOT, 'configs/ivnext/scale_out/stage1_vit1b_fsdp.py')
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(),

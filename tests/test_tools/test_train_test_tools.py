@@ -185,7 +185,7 @@ def test_stage1_demo_trains_on_two_ranks(demo_videos, tmp_path):
     models = make_demo_models(str(tmp_path / 'demo_models'))
     config = osp.join(
         ROOT, 'configs/ivnext/demo/'
-        'stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
+        'stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
     work_dir = tmp_path / 'stage1'
     _run([
         'bash', 'tools/dist_train.sh', config, '2', '--work-dir',

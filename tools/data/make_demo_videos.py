@@ -17,9 +17,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out-dir', default='data/demo_videos',
                         help='folder to write (default: %(default)s)')
-    parser.add_argument('--num-train', type=int, default=120,
+    parser.add_argument('--num-train', type=int, default=960,
                         help='training videos (default: %(default)s)')
-    parser.add_argument('--num-val', type=int, default=40,
+    parser.add_argument('--num-val', type=int, default=240,
                         help='validation videos (default: %(default)s)')
     parser.add_argument('--num-frames', type=int, default=32,
                         help='frames per video (default: %(default)s)')

@@ -27,7 +27,7 @@ embed_dims = 96
 num_layers = 4
 
 # The demo's Stage-2 encoder and predictor
-# (configs/ivnext/demo/stage2_vit-tiny-p14_1xb8-16x1x1-10e_demo-videos.py).
+# (configs/ivnext/demo/stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py).
 model = dict(
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=embed_dims,

@@ -11,7 +11,7 @@ from stage1_helpers import build, clips, tiny_model_cfg
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 DEMO_CONFIG = osp.join(
-    ROOT, 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
+    ROOT, 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
 
 
 def test_loss_names_and_gradients(tiny_checkpoints):
@@ -174,21 +174,31 @@ def test_demo_config_trains_through_a_runner(demo_videos, tmp_path):
     assert any(k.startswith('predictor.layers') for k in
                checkpoint['state_dict'])
 
-    # The reconstruction tool draws input / masked input / reconstruction.
+    # The reconstruction tool draws input / masked input / reconstruction
+    # of the first clips and scores every clip's masked patches.
     import cv2
     import importlib.util
+    import json
     spec = importlib.util.spec_from_file_location(
         'visualize_reconstruction',
         osp.join(ROOT, 'tools/analysis/visualize_reconstruction.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    video = osp.join(demo_videos['root'], 'val', 'video_00000.mp4')
-    out = tmp_path / 'recon.png'
+    videos = [osp.join(demo_videos['root'], 'val', f'video_0000{i}.mp4')
+              for i in range(2)]
+    out, metrics_out = tmp_path / 'recon.png', tmp_path / 'recon.json'
     tool.main([
-        DEMO_CONFIG, str(tmp_path / 'work_dir' / 'epoch_1.pth'), video,
+        DEMO_CONFIG, str(tmp_path / 'work_dir' / 'epoch_1.pth'), *videos,
         '--out', str(out), '--num-steps', '5', '--cell-size', '32',
+        '--metrics-out', str(metrics_out),
         '--cfg-options', f'model.teacher.pretrained={demo_models["teacher"]}',
         f'model.predictor.pretrained={demo_models["predictor"]}'
     ])
     image = cv2.imread(str(out))
-    assert image.shape == (3 * 32, 8 * 32, 3)  # 3 rows, 8 frames
+    # 2 clips of 3 rows and a separator, 8 frames.
+    assert image.shape == (2 * 3 * 32 + tool.SEPARATOR_PX, 8 * 32, 3)
+    with open(metrics_out) as f:
+        metrics = json.load(f)
+    assert metrics['videos'] == videos
+    assert len(metrics['psnr_reconstruction']) == 2
+    assert metrics['num_steps'] == 5

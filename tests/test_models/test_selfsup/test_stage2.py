@@ -14,9 +14,9 @@ from mmivnext.utils.demo_models import make_demo_models
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 DEMO = osp.join(ROOT, 'configs', 'ivnext', 'demo')
-STAGE1_DEMO = osp.join(DEMO, 'stage1_vit-tiny-p14_1xb8-8x1x1-20e_demo-videos.py')
+STAGE1_DEMO = osp.join(DEMO, 'stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
 STAGE2_DEMO = osp.join(DEMO,
-                       'stage2_vit-tiny-p14_1xb8-16x1x1-10e_demo-videos.py')
+                       'stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py')
 
 
 def _converter():
