@@ -189,10 +189,6 @@ def build(args, device):
     return model, optim_wrapper, clips
 
 
-def _masks(output) -> List[MaskIndices]:
-    return list(output) if isinstance(output, list) else [output]
-
-
 def part_flops(model, stage: int, clips: torch.Tensor,
                masks: List[MaskIndices]) -> Dict[str, float]:
     """FLOPs of each part in one step (forward + backward where trained)."""
@@ -291,7 +287,7 @@ def run(args) -> Dict[str, object]:
                 totals[name]['forward'].append(fwd)
                 totals[name]['backward'].append(bwd)
     record.remove()
-    step_flops = part_flops(model, args.stage, clips, _masks(recorded[0]))
+    step_flops = part_flops(model, args.stage, clips, recorded[0])
     peak_dtype = torch.bfloat16 if args.amp else torch.float32
     peak = matmul_peak(device, peak_dtype, size=args.peak_size)
     plain_s = median(plain)
@@ -347,7 +343,7 @@ def count_flops(args) -> Dict[str, float]:
         lambda module, args_, output: recorded.append(output))
     with torch.no_grad():
         model(clips.to('meta'), mode='loss')
-    step_flops = part_flops(model, args.stage, clips, _masks(recorded[0]))
+    step_flops = part_flops(model, args.stage, clips, recorded[0])
     total = sum(step_flops.values())
     rows = [dict(part=name, **{'TFLOP per clip': value / 1e12,
                                'share %': 100 * value / total})

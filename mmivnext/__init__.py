@@ -7,6 +7,9 @@ Both happen before anything imports torchvision or ``mmaction.models``.
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _installed_version
 
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
 from .version import __version__, version_info
 
 #: Supported versions, as ``(package, minimum inclusive, maximum exclusive)``.
@@ -17,21 +20,23 @@ DEPENDENCY_RANGES = (
 )
 
 
-def _as_tuple(version: str) -> tuple:
-    """``'0.10.7'`` -> ``(0, 10, 7)``; stops at the first non-numeric part."""
-    parts = []
-    for part in version.split('+')[0].split('.'):
-        digits = ''.join(c for c in part if c.isdigit())
-        if digits != part or not digits:
-            if digits:
-                parts.append(int(digits))
-            break
-        parts.append(int(part))
-    return tuple(parts)
+def _in_range(version: str, low: str, high: str) -> bool:
+    """Whether ``version`` satisfies ``>=low,<high`` (False if it is not a
+    PEP 440 version)."""
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return False
+    return SpecifierSet(f'>={low},<{high}').contains(parsed, prereleases=True)
 
 
 def check_dependency_versions(ranges=DEPENDENCY_RANGES) -> None:
     """Raise an ImportError that says what to install if a version is off.
+
+    Versions are parsed by :class:`packaging.version.Version` and checked
+    against ``>=low,<high`` as pip checks them: ``0.10.7rc1`` is below
+    ``0.10.7``, ``2.13.0+cpu`` equals ``2.13.0``, and ``<0.11.0`` excludes
+    ``0.11.0rc1``. A pre-release inside the range passes.
 
     ``mmcv-lite`` may be replaced by the full ``mmcv`` distribution; either one
     must be in range.
@@ -48,7 +53,7 @@ def check_dependency_versions(ranges=DEPENDENCY_RANGES) -> None:
                 continue
         if found is None:
             problems.append(f'{package} is not installed (need >={low},<{high})')
-        elif not _as_tuple(low) <= _as_tuple(found[1]) < _as_tuple(high):
+        elif not _in_range(found[1], low, high):
             problems.append(f'{found[0]}=={found[1]} is installed, but mmivnext '
                             f'{__version__} needs {package}>={low},<{high}')
     if problems:

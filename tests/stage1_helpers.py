@@ -25,16 +25,12 @@ def tiny_model_cfg(ckpts, **overrides):
         teacher=dict(type='SigLIPTeacher', pretrained=ckpts['teacher'],
                      layers=(-2, -1)),
         masker=dict(type='SemanticMasker', mask_ratio=0.5, mode='sample'),
-        predictor=dict(type='ModernBertPredictor', in_dims=64,
-                       grid_size=(4, 2, 2), num_cls_tokens=4, num_layers=3,
+        predictor=dict(type='ModernBertPredictor', num_layers=3,
                        pretrained=ckpts['predictor']),
-        pixel_head=dict(type='DiffMLPHead', target_dims=588, cond_dims=32,
-                        width=64, depth=1),
-        align_head=dict(type='TokenAlignmentHead', in_dims=64, out_dims=32,
-                        grid_size=(4, 2, 2),
-                        num_layers=2),
+        pixel_head=dict(type='DiffMLPHead', width=64, depth=1),
+        align_head=dict(type='TokenAlignmentHead', num_layers=2),
         global_align_head=dict(
-            type='LatentPredictionHead', in_dims=32, out_dims=32,
+            type='LatentPredictionHead',
             loss=dict(type='CosineSimilarityLoss', normalize_target=False)))
     cfg.update(overrides)
     return cfg

@@ -20,6 +20,9 @@ DOC = osp.join(ROOT, 'docs', 'fidelity.md')
 S1 = dict(stage=1, lr_per_256=1e-3, min_ratio=1e-2, epochs=50, warmup=5,
           mask_ratio=0.8, kept=52)
 S2 = dict(stage=2, lr_per_256=1e-4, min_ratio=1e-1, epochs=100, warmup=0)
+#: Hidden sizes of the SigLIP2 teachers (their config.json).
+SIGLIP2_WIDTHS = {'google/siglip2-giant-opt-patch16-256': 1536,
+                  'google/siglip2-large-patch16-256': 1024}
 VITB_LAYERS = (23, 26, 30, 33, 36, 39)
 VITL_LAYERS = (31, 33, 34, 36, 38, 39)
 #: config -> the recipe it must resolve to.
@@ -62,6 +65,18 @@ RECIPES = {
 
 def load(name):
     return Config.fromfile(osp.join(ROOT, 'configs', name))
+
+
+def student_width(backbone):
+    """The width of a ``VisionTransformer3D`` config's ``arch``."""
+    from mmivnext.models.backbones import VisionTransformer3D
+    return VisionTransformer3D.arch_zoo[backbone.arch]['embed_dims']
+
+
+def sizes_left_to_the_algorithm(part, *keys):
+    """True if the config leaves ``keys`` to the algorithm, which sets them
+    from the built parts (``with_sizes``)."""
+    return all(part.get(key) is None for key in keys)
 
 
 def doc_rows():
@@ -155,17 +170,24 @@ def test_stage1_rows(name):
         row('teacher-resize')
     assert tuple(model.backbone.out_indices) == tuple(range(-6, 0)), \
         row('student-layers')
-    align = model.align_head
-    assert (align.type, align.in_dims, align.out_dims, align.num_layers) == (
-        'TokenAlignmentHead', want['width'], want['teacher_dims'], 6), \
+    # The heads' widths and grid come from the built student and teacher
+    # (tests/test_models/test_selfsup/test_stage1.py): the student's width
+    # and the teacher's are those of the recipe.
+    assert student_width(model.backbone) == want['width'], \
         row('token-align-head')
+    assert SIGLIP2_WIDTHS[model.teacher.pretrained] == want['teacher_dims'], \
+        row('token-align-head')
+    align = model.align_head
+    assert (align.type, align.num_layers) == ('TokenAlignmentHead', 6), \
+        row('token-align-head')
+    assert sizes_left_to_the_algorithm(align, 'in_dims', 'out_dims',
+                                       'grid_size'), row('token-align-head')
     assert align.get('hidden_dims') is None, row('token-align-head')
-    assert tuple(align.grid_size) == (16, 16, 16), row('pos-embed-frames')
     assert model.backbone.projector_cfg.out_dims == 768, \
         row('global-align-head')
     glob = model.global_align_head
-    assert (glob.type, glob.in_dims, glob.out_dims) == (
-        'LatentPredictionHead', 768, want['teacher_dims']), \
+    assert glob.type == 'LatentPredictionHead', row('global-align-head')
+    assert sizes_left_to_the_algorithm(glob, 'in_dims', 'out_dims'), \
         row('global-align-head')
     assert glob.loss.normalize_target is False, row('global-align-target')
     pixel = model.pixel_head
@@ -177,8 +199,10 @@ def test_stage1_rows(name):
         row('pixel-targets')
     assert (model.predictor.num_layers, model.predictor.init) == (
         5, 'pretrained'), row('predictor')
-    assert model.backbone.num_frames == 16, row('pos-embed-frames')
-    assert tuple(model.predictor.grid_size) == (16, 16, 16), \
+    assert (model.backbone.num_frames, model.backbone.img_size) == (16, 224), \
+        row('pos-embed-frames')
+    assert sizes_left_to_the_algorithm(
+        model.predictor, 'in_dims', 'grid_size', 'num_cls_tokens'), \
         row('pos-embed-frames')
     if 'vitl' in name:
         assert model.backbone.arch == 'large', row('vitl-script-model')
@@ -205,14 +229,20 @@ def test_stage2_rows(name):
     assert model.teacher.type == 'FrozenVideoTeacher', row('s2-teacher')
     assert model.teacher.checkpoint == model.init_checkpoint, row('s2-init')
     head = model.head
-    assert (head.type, head.in_dims, head.out_dims) == (
-        'LatentPredictionHead', 1024, want['width']), row('s2-targets')
+    # In: the predictor's width (ModernBERT-Large, 1024); out: the teacher's,
+    # the Stage-1 encoder of the student's size.
+    assert head.type == 'LatentPredictionHead', row('s2-targets')
+    assert sizes_left_to_the_algorithm(head, 'in_dims', 'out_dims'), \
+        row('s2-targets')
+    assert student_width(model.teacher.backbone) == want['width'], \
+        row('s2-targets')
     assert head.get('loss', {}).get('normalize_target', True), \
         row('s2-targets')
     for part in (model.backbone, model.teacher.backbone):
         assert part.num_frames == 16, row('pos-embed-frames')
         assert part.projector_cfg.out_dims == 768, row('global-align-head')
-    assert tuple(model.predictor.grid_size) == (16, 16, 16), \
+    assert sizes_left_to_the_algorithm(
+        model.predictor, 'in_dims', 'grid_size', 'num_cls_tokens'), \
         row('pos-embed-frames')
 
 

@@ -30,6 +30,34 @@ def test_gate_names_the_package_and_the_range():
     assert 'requirements/cpu-constraints.txt' in message
 
 
+@pytest.mark.parametrize('installed, low, high, ok', [
+    ('0.10.7', '0.10.7', '0.11.0', True),
+    ('0.10.7+cpu', '0.10.7', '0.11.0', True),
+    ('0.10.7.post1', '0.10.7', '0.11.0', True),
+    ('0.10.10', '0.10.7', '0.11.0', True),
+    ('0.10.7rc1', '0.10.7rc0', '0.11.0', True),
+    ('0.10.8rc1', '0.10.7', '0.11.0', True),
+    # Pre-releases sort below their release; the old digit-gluing parser read
+    # '0.10.7rc1' as (0, 10, 71) and let these through.
+    ('0.10.7rc1', '0.10.7', '0.11.0', False),
+    ('0.10.7rc1', '0.10.8', '0.11.0', False),
+    ('1.2.0rc1', '1.2.0', '1.3.0', False),
+    ('0.11.0rc1', '0.10.7', '0.11.0', False),
+    ('0.11.0', '0.10.7', '0.11.0', False),
+    ('not-a-version', '0.10.7', '0.11.0', False),
+])
+def test_gate_compares_versions_as_pip_does(monkeypatch, installed, low, high,
+                                            ok):
+    monkeypatch.setattr(mmivnext, '_installed_version', lambda name: installed)
+    ranges = (('mmengine', low, high), )
+    if ok:
+        check_dependency_versions(ranges)
+    else:
+        with pytest.raises(ImportError,
+                           match=f'mmengine=={installed} is installed'):
+            check_dependency_versions(ranges)
+
+
 def test_gate_reports_a_missing_package():
     with pytest.raises(ImportError, match='not-a-real-package is not installed'):
         check_dependency_versions((('not-a-real-package', '1.0', '2.0'), ))

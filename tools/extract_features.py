@@ -99,8 +99,8 @@ from mmivnext.utils.checkpoint_io import (CheckpointLoadError, atomic_write,
                                           atomic_write_bytes,
                                           atomic_write_text, fsync_dir)
 from mmivnext.utils.encoder_export import (config_backbone,
-                                           encoder_architecture,
-                                           exported_json_path)
+                                           encoder_architecture)
+from mmivnext.utils.encoder_loading import exported_json_path
 
 #: Suffixes of the files taken from a folder (case-insensitive).
 VIDEO_EXTS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.flv',

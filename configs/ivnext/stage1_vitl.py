@@ -8,9 +8,6 @@
 #   tools/dist_train.sh configs/ivnext/stage1_vitl.py 64
 _base_ = ['./stage1_vitb.py']
 
-embed_dims = 1024
 model = dict(
     backbone=dict(arch='large', drop_path_rate=0.2),
-    teacher=dict(layers=(31, 33, 34, 36, 38, 39)),
-    predictor=dict(in_dims=embed_dims),
-    align_head=dict(in_dims=embed_dims))
+    teacher=dict(layers=(31, 33, 34, 36, 38, 39)))

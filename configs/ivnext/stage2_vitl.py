@@ -8,14 +8,11 @@
 #   tools/dist_train.sh configs/ivnext/stage2_vitl.py 64
 _base_ = ['./stage2_vitb.py']
 
-embed_dims = 1024
 batch_size = 1024
 stage1_checkpoint = 'work_dirs/stage1_vitl/stage2_init.pth'
 model = dict(
     backbone=dict(arch='large', drop_path_rate=0.2),
     teacher=dict(backbone=dict(arch='large'), checkpoint=stage1_checkpoint),
-    predictor=dict(in_dims=embed_dims),
-    head=dict(out_dims=embed_dims),
     init_checkpoint=stage1_checkpoint)
 train_dataloader = dict(batch_size=16)
 optim_wrapper = dict(optimizer=dict(lr=1e-4 * batch_size / 256))

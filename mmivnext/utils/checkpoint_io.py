@@ -1,10 +1,13 @@
 """Reading and writing checkpoint files safely: one home for both.
 
-Reading never runs code from a file: torch files are read with
-``torch.load(weights_only=True)`` (passed explicitly, so no torch default or
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` can turn it off) and ``.safetensors`` files
-with ``safetensors`` (no pickle at all). Every failure raises
-:class:`CheckpointLoadError` naming the file.
+Every checkpoint mmivnext reads goes through :func:`load_checkpoint_file` (the
+tools, the teachers, and MMEngine's loaders for local files and http(s) URLs,
+:mod:`mmivnext.utils.compat` fix 7). Reading never runs code from a file: torch
+files are read with ``torch.load(weights_only=True)`` (passed explicitly, so no
+torch default or ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` can turn it off) and
+``.safetensors`` files with ``safetensors`` (no pickle at all). A URL is
+downloaded into torch hub's checkpoint cache first, then read as a file. Every
+failure raises :class:`CheckpointLoadError` naming the file (and the URL).
 
 Writing is atomic: the content goes to a temporary file in the target's folder,
 is flushed and fsynced, then renamed over the target (``os.replace``) and the
@@ -19,6 +22,7 @@ import pickle
 import tempfile
 import zipfile
 from typing import IO, Any, Iterator, Mapping, Optional
+from urllib.parse import urlparse
 
 import torch
 
@@ -41,12 +45,44 @@ def _describe(error: BaseException) -> str:
     return f'{type(error).__name__}: {line}'.rstrip(': ')
 
 
+def download_checkpoint(url: str, model_dir: Optional[str] = None) -> str:
+    """The local copy of ``url`` in torch hub's checkpoint cache (where
+    :func:`torch.hub.load_state_dict_from_url` keeps it), downloaded if it is
+    not there. In a distributed run rank 0 downloads while the others wait.
+
+    Args:
+        url (str): An http(s) URL.
+        model_dir (str, optional): The cache folder. Defaults to
+            ``<torch.hub.get_dir()>/checkpoints``.
+
+    Raises:
+        CheckpointLoadError: The download fails; names the URL.
+    """
+    from torch.hub import download_url_to_file, get_dir
+    model_dir = model_dir or osp.join(get_dir(), 'checkpoints')
+    path = osp.join(model_dir, osp.basename(urlparse(url).path))
+    distributed = torch.distributed.is_available() and \
+        torch.distributed.is_initialized()
+    if (not distributed or torch.distributed.get_rank() == 0) and \
+            not osp.isfile(path):
+        os.makedirs(model_dir, exist_ok=True)
+        try:  # into a temporary file, renamed once complete
+            download_url_to_file(url, path, progress=False)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise CheckpointLoadError(
+                f'{url}: cannot be downloaded ({_describe(e)})') from e
+    if distributed:
+        torch.distributed.barrier()
+    return path
+
+
 def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
     """Read a checkpoint file without running any code from it.
 
     Args:
         path (str): A ``.safetensors`` file, or a torch file (``.pth``,
-            ``.pt``, ``.bin``...).
+            ``.pt``, ``.bin``...); or an http(s) URL of one
+            (:func:`download_checkpoint`).
         map_location: As for :func:`torch.load`; for ``.safetensors`` a device
             string (other values load to the CPU). Defaults to ``'cpu'``.
 
@@ -59,8 +95,15 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
         FileNotFoundError: ``path`` is not a file.
         CheckpointLoadError: The file is not a readable checkpoint (a pickle
             with code or unknown globals, a truncated or corrupt archive, a
-            non-safetensors file named ``.safetensors``).
+            non-safetensors file named ``.safetensors``), or a URL cannot be
+            downloaded.
     """
+    if str(path).startswith(('http://', 'https://')):
+        local = download_checkpoint(path)  # its errors name the URL
+        try:
+            return load_checkpoint_file(local, map_location)
+        except CheckpointLoadError as e:
+            raise CheckpointLoadError(f'{path}: {e}') from e
     path = osp.expanduser(str(path))
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such checkpoint file')

@@ -269,27 +269,14 @@ MMENGINE_TORCH_LOAD_SCHEMES = ('pavi://', r'(\S+\:)?s3://',
 
 
 def _load_local_weights_only(filename: str, map_location=None):
+    """MMEngine's loader of local files and http(s) URLs: mmivnext's one
+    checkpoint reader (a URL is downloaded once, by rank 0 first)."""
     from mmivnext.utils.checkpoint_io import load_checkpoint_file
     return load_checkpoint_file(filename, map_location=map_location)
 
 
-def _load_url_weights_only(filename: str, map_location=None, model_dir=None):
-    from mmengine.dist import get_dist_info
-    from torch.hub import load_state_dict_from_url
-    rank, world_size = get_dist_info()
-
-    def load():
-        return load_state_dict_from_url(
-            filename, model_dir=model_dir, map_location=map_location,
-            progress=False, weights_only=True)
-
-    if rank == 0:
-        checkpoint = load()  # downloads once into the hub cache
-    if world_size > 1:
-        torch.distributed.barrier()
-        if rank > 0:
-            checkpoint = load()
-    return checkpoint
+#: The same reader serves http(s) URLs.
+_load_url_weights_only = _load_local_weights_only
 
 
 def _forcing_weights_only(loader):
@@ -325,13 +312,13 @@ def load_checkpoints_weights_only() -> bool:
     archive``), and torch reads ``.safetensors`` files only in recent
     releases.
 
-    Fix: local paths load through
+    Fix: local paths and http(s) URLs load through
     :func:`mmivnext.utils.checkpoint_io.load_checkpoint_file` (``weights_only=
     True`` passed explicitly, which no environment variable overrides;
-    ``.safetensors`` files through ``safetensors``; errors name the file);
-    http(s) URLs through ``torch.hub.load_state_dict_from_url(...,
-    weights_only=True)``; MMEngine's other schemes (pavi, s3, torchvision,
-    open-mmlab, mmcls) run with ``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1``.
+    ``.safetensors`` files through ``safetensors``; a URL is downloaded into
+    torch hub's cache first; errors name the file); MMEngine's other schemes
+    (pavi, s3, torchvision, open-mmlab, mmcls), whose loaders call
+    ``torch.load`` inside MMEngine, run with ``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1``.
 
     Returns:
         bool: True if the loaders were replaced by this call.

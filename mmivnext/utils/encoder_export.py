@@ -2,10 +2,13 @@
 
 An exported encoder is a ``.safetensors`` file of ``VisionTransformer3D``
 weights plus a JSON of its keyword arguments (``OUT.json`` beside
-``OUT.safetensors``), written by ``tools/model_converters/export_encoder.py``
+``OUT.safetensors``, :func:`~mmivnext.utils.encoder_loading.
+exported_json_path`), written by ``tools/model_converters/export_encoder.py``
 and by every ``<source>_to_mmivnext.py`` converter, and read by
 ``VisionTransformer3D(**json, init_cfg=dict(type='Pretrained', ...))``,
-``FrozenVideoTeacher`` (``prefix=''``) and ``tools/extract_features.py``.
+``FrozenVideoTeacher`` (``prefix=''``) and ``tools/extract_features.py``;
+the JSON is checked and the weights loaded strictly by
+:mod:`mmivnext.utils.encoder_loading`.
 
 No architecture is ever read from checkpoint *text*: a checkpoint records its
 encoder as data, ``meta['encoder_architecture']``
@@ -26,6 +29,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.utils.checkpoint_io import atomic_write_bytes, atomic_write_text
+from mmivnext.utils.encoder_loading import exported_json_path
 
 #: Options set to these values in the exported architecture.
 RESET_OPTIONS = dict(
@@ -236,14 +240,6 @@ def check_fits(arch: dict, state_dict: Mapping) -> None:
         raise ValueError(f'the weights do not fit the architecture: missing '
                          f'{missing}, unexpected {unexpected}, shapes (found '
                          f'vs expected) {shapes}')
-
-
-def exported_json_path(weights: str) -> Optional[str]:
-    """The architecture JSON path of exported weights ``X.safetensors``
-    (``X.json``); None for other files (no JSON belongs to them)."""
-    if not isinstance(weights, str) or not weights.endswith('.safetensors'):
-        return None
-    return weights[:-len('.safetensors')] + '.json'
 
 
 def write_exported_encoder(state_dict: Mapping, arch: dict, out: str,

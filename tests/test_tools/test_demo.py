@@ -49,7 +49,7 @@ def test_losses_fall_in_both_stages(demo_run):
         assert np.isfinite(first) and np.isfinite(last), stage
         assert last < first, f'{stage}: loss {first:.4f} -> {last:.4f}'
     # Every term of Stage 1 is logged and finite.
-    assert set(losses['Stage 1']) >= {'loss_diffusion', 'loss_align',
+    assert set(losses['Stage 1']) >= {'loss_pixel', 'loss_align',
                                       'loss_align_global'}
     assert all(np.isfinite(v).all() for v in losses['Stage 1'].values())
 

@@ -346,7 +346,7 @@ def test_cli_stage2_init_end_to_end(tmp_path):
                      reference_predictor(module, tokens, mask),
                      rtol=1e-5, atol=1e-5)
         assert_close(model.backbone(x), ref_tokens, rtol=1e-5, atol=1e-5)
-        assert_close(model.teacher_targets(x),
+        assert_close(model.teacher.targets(x),
                      torch.nn.functional.normalize(ref_tokens[:, 4:], dim=-1),
                      rtol=1e-5, atol=1e-5)
 

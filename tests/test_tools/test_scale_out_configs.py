@@ -16,6 +16,9 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from mmivnext.models.backbones import VisionTransformer3D
+from mmivnext.models.selfsup.base import with_sizes
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCALE_OUT = osp.join(ROOT, 'configs', 'ivnext', 'scale_out')
 FSDP_VITL = osp.join(SCALE_OUT, 'stage1_vitl_fsdp.py')
@@ -52,16 +55,15 @@ def test_every_scale_out_config_is_tested():
                                               (ZERO2, 'large', 1024),
                                               (ZERO3, 'large', 1024)])
 def test_configs_change_only_the_scale_out_keys(path, arch, dims):
-    """The recipe is stage1_vitl.py's; the 1B config changes the widths."""
+    """The recipe is stage1_vitl.py's; the 1B config changes the encoder
+    (the algorithm sizes the predictor and heads from it)."""
     cfg, vitl = Config.fromfile(path), Config.fromfile(VITL)
     assert cfg.runner_type == 'FlexibleRunner'
     model = cfg.model.to_dict()
     assert model['backbone'].pop('arch') == arch
-    assert model['predictor'].pop('in_dims') == dims
-    assert model['align_head'].pop('in_dims') == dims
+    assert VisionTransformer3D.arch_zoo[arch]['embed_dims'] == dims
     expected = vitl.model.to_dict()
-    for part in ('backbone', 'predictor', 'align_head'):
-        expected[part].pop('arch' if part == 'backbone' else 'in_dims')
+    expected['backbone'].pop('arch')
     assert model == expected
     for key in ('train_dataloader', 'param_scheduler', 'train_cfg',
                 'auto_scale_lr', 'default_hooks'):
@@ -93,14 +95,23 @@ def test_fsdp_configs_build(path, checkpointing, reduce_dtype, demo_models,
     # diffusion head's schedule needs real tensors: it is built on the CPU).
     # The predictor's layers take their shapes from the tiny demo ModernBERT
     # (ModernBERT-large is a hub download); its input projection is real.
+    # The sizes are those the algorithm gives them (with_sizes), the teacher
+    # SigLIP2-1B's width 1536 (a hub download too).
     model = cfg.model
     model.predictor.update(pretrained=demo_models['predictor'], init='none')
     with torch.device('meta'):
-        parts = nn.ModuleDict({
-            name: MODELS.build(model[name])
-            for name in ('backbone', 'predictor', 'align_head')
-        })
-    parts['pixel_head'] = MODELS.build(model.pixel_head)
+        parts = nn.ModuleDict(dict(backbone=MODELS.build(model.backbone)))
+        backbone = parts.backbone
+        parts['predictor'] = MODELS.build(with_sizes(
+            model.predictor, 'predictor', in_dims=backbone.embed_dims,
+            grid_size=backbone.grid_size,
+            num_cls_tokens=backbone.num_cls_tokens))
+        parts['align_head'] = MODELS.build(with_sizes(
+            model.align_head, 'align_head', in_dims=backbone.embed_dims,
+            out_dims=1536, grid_size=backbone.grid_size))
+    parts['pixel_head'] = MODELS.build(with_sizes(
+        model.pixel_head, 'pixel_head', target_dims=588,
+        cond_dims=parts.predictor.embed_dims))
     millions = sum(p.numel() for p in parts.backbone.parameters()) / 1e6
     expected = dict(large=(300, 330), **{'1b': (1000, 1050)})
     low, high = expected[model.backbone.arch]

@@ -202,4 +202,4 @@ def test_stage1_demo_trains_on_two_ranks(demo_videos, tmp_path):
     assert state['meta']['iter'] == 2  # 12 clips / (2 ranks x 3)
     assert not any(k.startswith('teacher') for k in state['state_dict'])
     log = next(work_dir.glob('*/*.log')).read_text()
-    assert 'GPU number: 2' in log and 'loss_diffusion' in log
+    assert 'GPU number: 2' in log and 'loss_pixel' in log

@@ -8,9 +8,9 @@ from safetensors.torch import load_file
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.utils.encoder_export import (block_architecture, check_fits,
                                            encoder_architecture, exit_error,
-                                           exported_json_path,
                                            recorded_architecture,
                                            write_exported_encoder)
+from mmivnext.utils.encoder_loading import exported_json_path
 
 ARCH = dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=96)
 

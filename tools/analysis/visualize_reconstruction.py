@@ -306,7 +306,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
         img_size = backbone.grid_size[1] * patch
         preprocessor = model.data_preprocessor
 
-        torch.manual_seed(args.seed)  # the masker draws from the global RNG
         generator = torch.Generator(device=preprocessor.mean.device)
         generator.manual_seed(args.seed)
         psnr_recon, psnr_base, masked_fraction, grids = [], [], [], []

@@ -9,24 +9,14 @@
 # teacher runs on 256 px frames with 16 px patches, the same grid. The paper's
 # final teacher is SigLIP2-1B (`google/siglip2-giant-opt-patch16-256`, width
 # 1536); its ablations use SigLIP2-Large (`google/siglip2-large-patch16-256`,
-# width 1024). Inheriting configs change `teacher_id` / `teacher_dims` and
-# rebuild `model` entries that use them. The clip size (16 frames, 224 px)
-# is the dataset config's `num_frames` / `img_size`; configs that change it
-# set the backbone's `num_frames` / `img_size`, the predictor's `grid_size`
-# and the teacher's `image_size` to match.
-patch_size = 14
-embed_dims = 768
-num_cls_tokens = 4
-grid_size = (16, 16, 16)  # (T', H', W') tokens of 16 frames x 224 px
+# width 1024). The predictor's and the heads' sizes (widths, token grid, cls
+# tokens, patch values) are not set here: the algorithm takes them from the
+# built backbone, teacher and predictor, so that `arch`, the teacher or the
+# clip size (the backbone's `num_frames` / `img_size`, with the teacher's
+# `image_size` and the dataset's clip) change in one place.
 teacher_id = 'google/siglip2-giant-opt-patch16-256'
-teacher_dims = 1536
 predictor_id = 'answerdotai/ModernBERT-large'
-predictor_dims = 1024  # ModernBERT-Large hidden size
 align_layers = 6
-# The attention-pooling projector's width: 768 for every encoder size, as the
-# released encoders (the authors' clip_embed_dim); global_align_head maps it
-# to the teacher's width.
-projector_dims = 768
 
 model = dict(
     type='InternVideoNextStage1',
@@ -36,8 +26,8 @@ model = dict(
         arch='base',
         img_size=224,
         num_frames=16,
-        patch_size=patch_size,
-        num_cls_tokens=num_cls_tokens,
+        patch_size=14,
+        num_cls_tokens=4,
         # The released encoder's layout (see VisionTransformer3D.released).
         qkv_bias=False,
         qk_norm='rmsnorm',
@@ -48,10 +38,12 @@ model = dict(
         patch_pixel_norm_cfg=dict(type='RMSNorm', eps=1e-6),
         patch_norm_cfg=dict(type='RMSNorm', eps=1e-6),
         rescale_residual_init=True,
-        # Attention pooling (the released encoder's clip_projector).
+        # Attention pooling (the released encoder's clip_projector), 768
+        # wide for every encoder size as the released encoders (the authors'
+        # clip_embed_dim); global_align_head maps it to the teacher's width.
         projector_cfg=dict(
             num_heads=16,
-            out_dims=projector_dims,
+            out_dims=768,
             qkv_bias=True,
             norm_cfg=dict(type='LN', eps=1e-5),
             query='mean'),
@@ -68,16 +60,11 @@ model = dict(
     masker=dict(type='SemanticMasker', mask_ratio=0.8, mode='sample'),
     predictor=dict(
         type='ModernBertPredictor',
-        in_dims=embed_dims,
-        grid_size=grid_size,
-        num_cls_tokens=num_cls_tokens,
         num_layers=5,
         pretrained=predictor_id,
         init='pretrained'),
     pixel_head=dict(
         type='DiffMLPHead',
-        target_dims=3 * patch_size * patch_size,
-        cond_dims=predictor_dims,
         width=1536,
         depth=6,
         # One diffusion noise draw per masked patch (the authors' Stage 1;
@@ -85,14 +72,9 @@ model = dict(
         loss=dict(type='DiffusionLoss', diffusion_batch_mul=1)),
     align_head=dict(
         type='TokenAlignmentHead',
-        in_dims=embed_dims,
-        out_dims=teacher_dims,
-        grid_size=grid_size,
         num_layers=align_layers),
     global_align_head=dict(
         type='LatentPredictionHead',
-        in_dims=projector_dims,
-        out_dims=teacher_dims,
         # The target, the mean over frames of unit vectors, is used as is.
         loss=dict(type='CosineSimilarityLoss', normalize_target=False)),
 )

@@ -8,13 +8,9 @@
 # model for 16 frames), the encoders and the predictor keep their Stage-1
 # position embeddings of 16 frames and interpolate them in time to the 32
 # input frames at every forward; the gradients flow into the 16-frame
-# tables. Every recipe detail and its source: docs/fidelity.md.
-patch_size = 14
-embed_dims = 768
-num_cls_tokens = 4
+# tables. Every recipe detail and its source: docs/fidelity.md. The
+# predictor's and the head's sizes come from the built encoder and teacher.
 pos_embed_frames = 16  # the grid of the stored position embeddings
-grid_size = (pos_embed_frames, 16, 16)  # (T', H', W') of those embeddings
-predictor_dims = 1024  # ModernBERT-Large hidden size
 stage1_checkpoint = 'work_dirs/stage1_vitb/stage2_init.pth'
 
 # The Stage-1 encoder's architecture (see ivnext-s1_vit-base-p14.py).
@@ -23,8 +19,8 @@ encoder = dict(
     arch='base',
     img_size=224,
     num_frames=pos_embed_frames,
-    patch_size=patch_size,
-    num_cls_tokens=num_cls_tokens,
+    patch_size=14,
+    num_cls_tokens=4,
     qkv_bias=False,
     qk_norm='rmsnorm',
     qk_norm_across_heads=True,
@@ -67,14 +63,8 @@ model = dict(
         context_keep='first'),
     predictor=dict(
         type='ModernBertPredictor',
-        in_dims=embed_dims,
-        grid_size=grid_size,
-        num_cls_tokens=num_cls_tokens,
         num_layers=5,
         pretrained='answerdotai/ModernBERT-large',  # architecture only:
         init='none'),  # the weights come from Stage 1
-    head=dict(
-        type='LatentPredictionHead',
-        in_dims=predictor_dims,
-        out_dims=embed_dims),
+    head=dict(type='LatentPredictionHead'),
     init_checkpoint=stage1_checkpoint)

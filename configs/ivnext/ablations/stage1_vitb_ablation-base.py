@@ -7,7 +7,6 @@ _base_ = ['../stage1_vitb.py']
 
 num_frames = 8
 img_size = 224
-teacher_dims = 1024
 
 # The position-embedding tables stay those of 16 frames (the base config's)
 # and are interpolated to the 8 input frames at every forward, as the
@@ -17,9 +16,7 @@ model = dict(
     # last six.
     teacher=dict(
         pretrained='google/siglip2-large-patch16-256',
-        layers=(-6, -5, -4, -3, -2, -1)),
-    align_head=dict(out_dims=teacher_dims),
-    global_align_head=dict(out_dims=teacher_dims))
+        layers=(-6, -5, -4, -3, -2, -1)))
 
 train_pipeline = [
     dict(type='mmaction.DecordInit'),

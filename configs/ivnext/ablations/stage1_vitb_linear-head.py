@@ -3,5 +3,4 @@
 _base_ = ['./stage1_vitb_ablation-base.py']
 
 model = dict(
-    pixel_head=dict(_delete_=True, type='LinearPixelHead', target_dims=588,
-                    cond_dims=1024))
+    pixel_head=dict(_delete_=True, type='LinearPixelHead'))

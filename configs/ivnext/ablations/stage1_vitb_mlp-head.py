@@ -3,5 +3,5 @@
 _base_ = ['./stage1_vitb_ablation-base.py']
 
 model = dict(
-    pixel_head=dict(_delete_=True, type='MLPPixelHead', target_dims=588,
-                    cond_dims=1024, hidden_dims=1536))
+    pixel_head=dict(_delete_=True, type='MLPPixelHead',
+                    hidden_dims=1536))

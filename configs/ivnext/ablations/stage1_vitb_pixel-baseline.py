@@ -8,7 +8,6 @@ model = dict(
     teacher=None,
     masker=dict(_delete_=True, type='RandomMasker', mask_ratio=0.8),
     predictor=dict(init='none'),
-    pixel_head=dict(_delete_=True, type='LinearPixelHead', target_dims=588,
-                    cond_dims=1024),
+    pixel_head=dict(_delete_=True, type='LinearPixelHead'),
     align_head=None,
     global_align_head=None)

@@ -4,5 +4,4 @@ _base_ = ['./stage2_vitb_ablation-base.py']
 
 model = dict(
     pixel_head=dict(
-        type='DiffMLPHead', target_dims=588, cond_dims=1024, width=1536,
-        depth=6))
+        type='DiffMLPHead', width=1536, depth=6))

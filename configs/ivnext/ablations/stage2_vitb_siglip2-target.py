@@ -9,5 +9,4 @@ model = dict(
         type='SigLIPTeacher',
         pretrained='google/siglip2-large-patch16-256',
         layers=(-1, ),
-        image_size=256),
-    head=dict(out_dims=1024))
+        image_size=256))

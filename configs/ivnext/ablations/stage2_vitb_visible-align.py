@@ -3,5 +3,4 @@
 _base_ = ['./stage2_vitb_ablation-base.py']
 
 model = dict(
-    visible_align_head=dict(
-        type='LatentPredictionHead', in_dims=768, out_dims=768))
+    visible_align_head=dict(type='LatentPredictionHead'))

@@ -16,15 +16,13 @@ _base_ = [
 
 num_frames = 8
 img_size = 56  # 4 x 4 patches of 14 px; the teacher sees 64 px, 4 x 4 x 16 px
-patch_size = 14
 embed_dims = 96
-teacher_dims = 64
 align_layers = 2
-grid_size = (num_frames, img_size // patch_size, img_size // patch_size)
 
 # Sizes: a 96-wide, 4-layer student on 8 x 56 px clips (position tables of
 # the clip's 8 frames), the tiny demo teacher (2 aligned layers of width 64,
-# 64 px input) and a 3-layer tiny ModernBERT predictor (width 64).
+# 64 px input) and a 3-layer tiny ModernBERT predictor (width 64); the
+# algorithm sizes the predictor and the heads from them.
 model = dict(
     backbone=dict(
         arch=dict(
@@ -46,24 +44,18 @@ model = dict(
         layers=tuple(range(-align_layers, 0)),
         image_size=64),
     predictor=dict(
-        in_dims=embed_dims,
-        grid_size=grid_size,
-        num_layers=3,
-        pretrained='data/demo_models/modernbert_tiny'),
+        num_layers=3, pretrained='data/demo_models/modernbert_tiny'),
     # Size: 2 residual blocks of width 640 (the recipe: 6 of 1536). The
     # width stays above the 588 values of a 14 x 14 RGB patch, as in the
     # recipe: a 128-wide head cannot denoise them and its loss stays near 1.4
     # (docs/demo.md).
     pixel_head=dict(
-        cond_dims=64, width=640, depth=2,
+        width=640, depth=2,
         # Sampling only (not training): keep samples of the briefly trained
         # head in the range of the normalised pixels (about [-2.2, 2.7]) for
         # the reconstruction image.
         clip_denoised=3.0),
-    align_head=dict(
-        in_dims=embed_dims, out_dims=teacher_dims, grid_size=grid_size,
-        num_layers=align_layers),
-    global_align_head=dict(in_dims=64, out_dims=teacher_dims))
+    align_head=dict(num_layers=align_layers))
 
 train_dataloader = dict(batch_size=8, num_workers=2)
 

@@ -19,7 +19,6 @@ num_frames = 16
 img_size = 56
 embed_dims = 96
 stage1_frames = 8  # the Stage-1 demo's clips: its position-embedding grid
-grid_size = (stage1_frames, img_size // 14, img_size // 14)
 stage1_checkpoint = 'work_dirs/demo/stage2_init.pth'  # tools/demo.sh
 # The Stage-1 demo encoder (stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py).
 encoder = dict(
@@ -33,17 +32,14 @@ encoder = dict(
     num_frames=stage1_frames,
     projector_cfg=dict(num_heads=4, out_dims=64))
 
-# Sizes: the Stage-1 demo's encoder and tiny predictor (width 64); no drop
-# path in a 4-layer encoder (the recipe's 0.1 / 0.2 are for 12 / 24 layers).
+# Sizes: the Stage-1 demo's encoder and tiny predictor (width 64; the
+# algorithm sizes the predictor and head from them); no drop path in a 4-layer
+# encoder (the recipe's 0.1 / 0.2 are for 12 / 24 layers).
 model = dict(
     backbone=dict(encoder, drop_path_rate=0.0),
     teacher=dict(backbone=encoder, checkpoint=stage1_checkpoint),
     predictor=dict(
-        in_dims=embed_dims,
-        grid_size=grid_size,
-        num_layers=3,
-        pretrained='data/demo_models/modernbert_tiny'),
-    head=dict(in_dims=64, out_dims=embed_dims),
+        num_layers=3, pretrained='data/demo_models/modernbert_tiny'),
     init_checkpoint=stage1_checkpoint)
 
 train_pipeline = [

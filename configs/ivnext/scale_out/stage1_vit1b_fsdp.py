@@ -7,11 +7,7 @@
 #   tools/dist_train.sh configs/ivnext/scale_out/stage1_vit1b_fsdp.py 64 --auto-scale-lr
 _base_ = ['./stage1_vitl_fsdp.py']
 
-embed_dims = 1408
-model = dict(
-    backbone=dict(arch='1b'),
-    predictor=dict(in_dims=embed_dims),
-    align_head=dict(in_dims=embed_dims))
+model = dict(backbone=dict(arch='1b'))
 strategy = dict(
     checkpoint_modules=('TransformerEncoderLayer', 'ModernBertLayer'),
     model_wrapper=dict(mixed_precision=dict(reduce_dtype='bfloat16')))

@@ -39,7 +39,7 @@ from transformers import AutoModel, Siglip2VisionModel
 from mmivnext.registry import MODELS
 from ..data_preprocessors.video_pretrain_data_preprocessor import (
     IMAGENET_MEAN, IMAGENET_STD)
-from ..teachers.base_frozen_teacher import parse_teacher_dtype
+from ..utils.dtypes import parse_teacher_dtype
 from ..utils.hf_image import (SIGLIP_MODEL_CLASSES, clips_to_model_images,
                               load_pretrained_strict, native_image_size,
                               register_normalisation,

@@ -61,23 +61,21 @@ import copy
 import inspect
 import json
 import math
-import os.path as osp
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import update_init_info
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from mmivnext.registry import MODELS
+from mmivnext.utils.encoder_loading import load_pretrained, pretrained_init_cfg
 from ..utils import (AttentionPoolingBlock, LayerScale, PatchEmbed3D,
-                     TransformerEncoderLayer, build_norm, check_values,
-                     get_3d_sincos_pos_embed, pos_embed_load_pre_hook,
-                     resize_pos_embed_3d)
+                     TransformerEncoderLayer, build_norm, check_values)
 from ..utils.norm import NormCfg, canonical_norm_cfg
-from ..utils.pos_embed import get_1d_sinusoid_table
+from ..utils.pos_embed import (initial_pos_embed, pos_embed_for_grid,
+                               register_pos_embed)
 from ..utils.rope import grid_positions
 
 
@@ -100,32 +98,14 @@ class VisionTransformer3D(BaseModule):
     tokens only. Masked tokens are the ones not listed. The indices are not
     checked for duplicates.
 
-    **Position embedding.** ``pos_embed`` is ``[1, num_cls + N, C]``: rows
-    ``num_cls:`` start as the 3D sin-cos embedding (channels
-    ``[t: C/4 | w: 3C/8 | h: 3C/8]``, see
-    :mod:`mmivnext.models.utils.pos_embed`), the cls rows start at zero. It is a
-    parameter if ``pos_embed_learnable`` (cls rows learnable too), else a
-    persistent buffer (cls rows stay zero); the state-dict key is the same.
-    With ``pos_embed_type='sinusoid_1d'`` the grid rows are instead VideoMAE's
-    1-D sinusoid table over the flattened token index
-    (:func:`~mmivnext.models.utils.pos_embed.get_1d_sinusoid_table`); when it
-    is also fixed (``pos_embed_learnable=False``, as in VideoMAE v2), the table
-    is rebuilt, not interpolated, for another grid (on load and in forward),
-    as VideoMAE v2 does by building its table for the input size.
-    The grid it was made for is kept in the persistent int64 buffer
-    ``pos_embed_grid = (T', H', W')``. On ``load_state_dict`` a pre-hook resizes a
-    checkpoint's ``pos_embed`` of another grid (time linearly, space bicubically;
-    cls rows kept) and logs it. The checkpoint's grid is read from its
-    ``pos_embed_grid``, or, if it has none (e.g. a converted checkpoint), inferred
-    from the token count assuming either this model's spatial size or its frame
-    count (:func:`~mmivnext.models.utils.pos_embed.infer_pos_embed_grid`); an
-    ambiguous count raises an error asking for the grid. Inputs of another size
-    than ``(num_frames, img_size)`` are accepted: the embedding is resized on the
-    fly for them.
-    With ``pos_embed_type='rope_3d'`` (V-JEPA 2's encoders, no cls tokens)
-    there is no ``pos_embed`` at all: the attention layers rotate queries and
-    keys by each token's ``(t, h, w)`` grid position
-    (:mod:`mmivnext.models.utils.rope`), for inputs of any size.
+    **Position embedding.** ``pos_embed_type`` picks the scheme, set up by
+    :func:`~mmivnext.models.utils.pos_embed.register_pos_embed` (that module
+    describes each one): ``pos_embed [1, num_cls + N, C]`` (a parameter if
+    ``pos_embed_learnable``, else a buffer; cls rows start at zero) and the
+    grid it was made for, ``pos_embed_grid``, added to the tokens; or no
+    ``pos_embed`` and 3D RoPE in the attention layers. A checkpoint made for
+    another grid loads (its ``pos_embed`` is resized or rebuilt), and inputs
+    of another size than ``(num_frames, img_size)`` are accepted.
 
     Args:
         arch (str | dict): ``'base'`` / ``'b'`` (768 wide, 12 layers, 12 heads,
@@ -201,16 +181,13 @@ class VisionTransformer3D(BaseModule):
         rescale_residual_init (bool): In ``init_weights``, divide the weights of
             ``attn.proj`` and ``mlp.fc2`` of block ``i`` by ``sqrt(2 (i + 1))``,
             as the released code does. Defaults to False.
-        pos_embed_type (str): Initial grid rows of the position embedding:
-            ``'sincos_3d'`` (the 3D sin-cos embedding) or ``'sinusoid_1d'``
-            (VideoMAE's 1-D sinusoid table; class docstring), or
-            ``'rope_3d'``: no position embedding parameter (no ``pos_embed``
-            / ``pos_embed_grid`` entries), instead every attention layer
-            applies V-JEPA 2's 3D rotary embedding to queries and keys by each
-            token's ``(t, h, w)`` grid position
-            (:mod:`mmivnext.models.utils.rope`; any input size, visible
-            tokens keep their positions); needs ``num_cls_tokens=0``.
-            Defaults to ``'sincos_3d'``.
+        pos_embed_type (str): The position-embedding scheme
+            (:mod:`mmivnext.models.utils.pos_embed`): ``'sincos_3d'`` (the 3D
+            sin-cos embedding), ``'sinusoid_1d'`` (VideoMAE's 1-D sinusoid
+            table) or ``'rope_3d'`` (V-JEPA 2's 3D rotary embedding of
+            queries and keys in every attention layer, no ``pos_embed``;
+            visible tokens keep their positions; needs
+            ``num_cls_tokens=0``). Defaults to ``'sincos_3d'``.
         fc_norm (bool): Build a norm ``fc_norm`` (``norm_cfg``) applied to the
             mean of the patch tokens in ``out_type='avg_featmap'``, for every
             requested layer (VideoMAE / BEiT mean pooling, usually with
@@ -233,7 +210,6 @@ class VisionTransformer3D(BaseModule):
     }
     ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads')
     OUT_TYPES = ('raw', 'cls_token', 'avg_featmap', 'featmap', 'projected')
-    POS_EMBED_TYPES = ('sincos_3d', 'sinusoid_1d', 'rope_3d')
 
     #: Keyword arguments that reproduce the released InternVideo-Next encoder,
     #: for any ``arch`` (module docstring).
@@ -347,32 +323,8 @@ class VisionTransformer3D(BaseModule):
                 torch.zeros(1, num_cls_tokens, self.embed_dims))
         else:
             self.cls_token = None
-        if pos_embed_type not in self.POS_EMBED_TYPES:
-            raise ValueError(f'pos_embed_type must be one of '
-                             f'{self.POS_EMBED_TYPES}, got {pos_embed_type!r}.')
-        self.pos_embed_type = pos_embed_type
-        self.pos_embed_learnable = pos_embed_learnable
-        if self.use_rope:
-            if num_cls_tokens:
-                raise ValueError("pos_embed_type='rope_3d' needs "
-                                 f'num_cls_tokens=0, got {num_cls_tokens}.')
-            self.pos_embed = None  # positions enter by RoPE in attention
-            self._register_load_state_dict_pre_hook(
-                self._mark_init_load_pre_hook, with_module=True)
-        else:
-            pos_embed = self._initial_pos_embed(
-                self.grid_size)  # [1, n_cls+N, C]
-            if pos_embed_learnable:
-                self.pos_embed = nn.Parameter(pos_embed)
-            else:
-                self.register_buffer('pos_embed', pos_embed)
-            self.register_buffer('pos_embed_grid', torch.tensor(
-                self.grid_size, dtype=torch.int64))
-            if self._pos_embed_rebuilt:
-                self._register_load_state_dict_pre_hook(
-                    self._fixed_table_load_pre_hook)
-            self._register_load_state_dict_pre_hook(
-                pos_embed_load_pre_hook, with_module=True)
+        # pos_embed_type / _learnable, pos_embed, pos_embed_grid, load hooks
+        register_pos_embed(self, pos_embed_type, pos_embed_learnable)
         self.drop_after_pos = nn.Dropout(drop_rate)
 
         dpr = [drop_path_rate * i / max(self.num_layers - 1, 1)
@@ -536,86 +488,6 @@ class VisionTransformer3D(BaseModule):
                 module.eval()
         return self
 
-    def _pretrained_init_cfg(self) -> Optional[dict]:
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) \
-            else [self.init_cfg]
-        for cfg in cfgs:
-            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-                return cfg
-        return None
-
-    def _load_pretrained(self, cfg: dict) -> None:
-        """Load a ``Pretrained`` init_cfg's checkpoint strictly.
-
-        The file is read through MMEngine's loader (local paths and URLs),
-        which mmivnext makes weights-only (:mod:`mmivnext.utils.compat`,
-        fix 7): nothing in it is run, and a file that cannot be read safely
-        raises a ``CheckpointLoadError`` naming it. Every error here names
-        the file.
-        """
-        from mmengine.logging import print_log
-        from mmengine.runner.checkpoint import _load_checkpoint
-        filename, prefix = cfg['checkpoint'], cfg.get('prefix')
-        self.check_exported_architecture(filename)
-        state = _load_checkpoint(filename, map_location='cpu')
-        if isinstance(state, Mapping) and 'state_dict' in state:
-            state = state['state_dict']
-        if not isinstance(state, Mapping):
-            raise TypeError(f'VisionTransformer3D: {filename} holds a '
-                            f'{type(state).__name__}, not a state dict')
-        if prefix:
-            if not prefix.endswith('.'):  # as MMEngine's prefix loading
-                prefix += '.'
-            found = {k[len(prefix):]: v for k, v in state.items()
-                     if k.startswith(prefix)}
-            if not found:
-                prefixes = sorted({k.split('.')[0] + '.' for k in state})
-                raise KeyError(f'VisionTransformer3D: {filename} has no '
-                               f'weights with the prefix {prefix!r}; its '
-                               f'keys start with {prefixes}')
-            state = found
-        try:
-            self.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise RuntimeError(
-                f'VisionTransformer3D: {filename} (prefix {prefix!r}) does '
-                f'not fit this encoder: {err}') from err
-        self._is_init = True
-        print_log(f'VisionTransformer3D: loaded {filename} '
-                  f'({len(state)} tensors, strict).', logger='current')
-
-    def check_exported_architecture(self, filename: str) -> None:
-        """Compare this encoder with the architecture JSON of an exported
-        encoder (``X.json`` beside ``X.safetensors``), if there is one.
-
-        Called when a ``Pretrained`` init_cfg loads, and by loaders that load
-        the weights themselves (``FrozenVideoTeacher``). Strict loading
-        catches weights of other names or shapes, but not options that
-        change no shape (head count, norm types and eps, QK
-        norm across heads, position embedding type...): those are compared
-        here through :meth:`structural_args`.
-
-        Raises:
-            ValueError: They differ; names the JSON and every differing
-                argument with both values.
-        """
-        from mmivnext.utils.encoder_export import exported_json_path
-        json_path = exported_json_path(filename)
-        if json_path is None or not osp.isfile(json_path):
-            return
-        with open(json_path) as f:
-            exported = self.structural_args(json.load(f))
-        diffs = [f'{k}: {exported.get(k)!r} (weights) vs '
-                 f'{self.structure.get(k)!r} (this encoder)'
-                 for k in sorted(exported.keys() | self.structure.keys())
-                 if exported.get(k) != self.structure.get(k)]
-        if diffs:
-            raise ValueError(
-                f'VisionTransformer3D: {filename} was exported with the '
-                f'architecture in {json_path}, which differs from this '
-                "encoder's: " + '; '.join(diffs) + '. Build the encoder with '
-                "the JSON's arguments (sizes may differ).")
-
     def init_weights(self) -> None:
         """Initialise the weights, unless they are loaded.
 
@@ -626,7 +498,8 @@ class VisionTransformer3D(BaseModule):
         ones at random (the position embedding is resized to this model's
         grid by the load pre-hook). An exported encoder's architecture JSON
         (``X.json`` beside ``X.safetensors``) must agree with this encoder's
-        arguments, sizes aside (:meth:`check_exported_architecture`).
+        arguments, sizes aside
+        (:func:`~mmivnext.utils.encoder_loading.load_pretrained`).
         Without a ``Pretrained`` init_cfg, and if no state dict was loaded:
         trunc-normal(0.02) linear weights and zero biases, unit norm weights,
         xavier-uniform patch projection (flattened),
@@ -635,10 +508,10 @@ class VisionTransformer3D(BaseModule):
         (``rescale_residual_init``). A module that already received a state
         dict (``load_state_dict``) counts as initialised and is left untouched.
         """
-        pretrained = self._pretrained_init_cfg()
+        pretrained = pretrained_init_cfg(self.init_cfg)
         if pretrained is not None:
             if not self.is_init:
-                self._load_pretrained(pretrained)
+                load_pretrained(self, pretrained)
             return
         if not self.is_init:
             self._init_from_scratch()
@@ -670,7 +543,9 @@ class VisionTransformer3D(BaseModule):
                 'learnable':
             nn.init.trunc_normal_(self.projector.query, std=.02)
         if self.pos_embed is not None:
-            self.pos_embed.copy_(self._initial_pos_embed(self.grid_size))
+            self.pos_embed.copy_(initial_pos_embed(
+                self.pos_embed_type, self.embed_dims, self.grid_size,
+                self.num_cls_tokens))
         if self.rescale_residual_init:
             for i, block in enumerate(self.blocks):
                 block.attn.proj.weight.div_(math.sqrt(2. * (i + 1)))
@@ -752,62 +627,6 @@ class VisionTransformer3D(BaseModule):
         rather than an added position embedding."""
         return self.pos_embed_type == 'rope_3d'
 
-    @staticmethod
-    def _mark_init_load_pre_hook(module, state_dict: dict, prefix: str,
-                                 *args) -> None:
-        """Without ``pos_embed`` (RoPE): mark the module initialised when
-        the state dict holds any of its entries, as
-        :func:`pos_embed_load_pre_hook` does otherwise."""
-        if any(key.startswith(prefix) for key in state_dict):
-            module._is_init = True
-
-    @property
-    def _pos_embed_rebuilt(self) -> bool:
-        """Whether the position embedding is a fixed 1-D sinusoid table,
-        rebuilt rather than interpolated for another grid."""
-        return self.pos_embed_type == 'sinusoid_1d' and \
-            not self.pos_embed_learnable
-
-    def _initial_pos_embed(self, grid: Tuple[int, int, int]) -> Tensor:
-        """The initial position embedding ``[1, num_cls + prod(grid), C]``
-        (``pos_embed_type``) of ``grid``, float32, cls rows zero."""
-        if self.pos_embed_type == 'sinusoid_1d':
-            table = get_1d_sinusoid_table(math.prod(grid), self.embed_dims,
-                                          self.num_cls_tokens)
-        else:
-            table = get_3d_sincos_pos_embed(self.embed_dims, grid,
-                                            self.num_cls_tokens)
-        return table.unsqueeze(0)
-
-    def _fixed_table_load_pre_hook(self, state_dict: dict, prefix: str,
-                                   *args) -> None:
-        """For a fixed 1-D sinusoid table: replace a checkpoint's ``pos_embed``
-        made for another grid by this model's own table (instead of the
-        interpolation of :func:`pos_embed_load_pre_hook`)."""
-        key, grid_key = prefix + 'pos_embed', prefix + 'pos_embed_grid'
-        pos_embed = state_dict.get(key)
-        if pos_embed is None or pos_embed.dim() != 3 or \
-                pos_embed.shape[-1] != self.embed_dims:
-            return  # missing or of another width: the load reports it
-        grid = state_dict.get(grid_key)
-        if pos_embed.shape[1] == self.pos_embed.shape[1] and (
-                grid is None or grid.tolist() == list(self.grid_size)):
-            return  # made for this grid
-        state_dict[key] = self.pos_embed.detach().clone()
-        state_dict[grid_key] = self.pos_embed_grid.clone()
-        print_log(f'Rebuilt the fixed 1-D sinusoid {key} for the (T, H, W) '
-                  f'token grid {tuple(self.grid_size)} instead of loading the '
-                  f'one with {pos_embed.shape[1]} rows.', logger='current')
-
-    def _pos_embed_for(self, grid: Tuple[int, int, int]) -> Tensor:
-        """Position embedding ``[1, num_cls + prod(grid), C]`` for ``grid``."""
-        if grid == self.grid_size:
-            return self.pos_embed
-        if self._pos_embed_rebuilt:
-            return self._initial_pos_embed(grid).to(self.pos_embed)
-        return resize_pos_embed_3d(self.pos_embed, self.grid_size, grid,
-                                   self.num_cls_tokens)
-
     def _format_output(self, x: Tensor, grid: Tuple[int, int, int]) -> Tensor:
         """Turn tokens ``[B, num_cls + K, C]`` into the ``out_type`` form."""
         if self.out_type == 'raw':
@@ -850,7 +669,7 @@ class VisionTransformer3D(BaseModule):
         B, N, C = x.shape  # [B, N, C]
         rope_positions = index = None
         if not self.use_rope:
-            pos_embed = self._pos_embed_for(grid)  # [1, num_cls + N, C]
+            pos_embed = pos_embed_for_grid(self, grid)  # [1, num_cls + N, C]
             x = x + pos_embed[:, self.num_cls_tokens:]
         if visible_indices is not None:
             index = self._check_visible_indices(visible_indices, B, N)

@@ -274,7 +274,7 @@ class DiffMLPHead(BaseModule):
     def loss(self,
              z: Tensor,
              target: Tensor,
-             weights: Optional[Tensor] = None) -> dict:
+             weights: Optional[Tensor] = None) -> Tensor:
         """Diffusion loss of the targets given their conditions.
 
         Args:
@@ -285,21 +285,21 @@ class DiffMLPHead(BaseModule):
                 validity mask); plain mean over tokens if None.
 
         Returns:
-            dict[str, Tensor]: ``loss_diffusion``, a float32 scalar.
+            Tensor: The float32 scalar loss.
         """
         self._check_z(z)
         if target.dim() != 2 or target.shape[1] != self.target_dims:
             raise ValueError(f'target must be [M, target_dims='
                              f'{self.target_dims}], got '
                              f'{tuple(target.shape)}.')
-        return dict(loss_diffusion=self.loss_module(self, z, target, weights))
+        return self.loss_module(self, z, target, weights)
 
     @torch.no_grad()
-    def sample(self,
-               z: Tensor,
-               num_steps: Optional[int] = None,
-               temperature: Optional[float] = None,
-               generator: Optional[torch.Generator] = None) -> Tensor:
+    def predict(self,
+                z: Tensor,
+                num_steps: Optional[int] = None,
+                temperature: Optional[float] = None,
+                generator: Optional[torch.Generator] = None) -> Tensor:
         """Sample targets for conditions with a respaced reverse process.
 
         Args:
@@ -328,14 +328,3 @@ class DiffMLPHead(BaseModule):
             lambda x_t, t: self(x_t, t, z), (z.shape[0], self.target_dims),
             device=z.device, temperature=temperature,
             clip_denoised=self.clip_denoised, generator=generator)
-
-    def predict(self, z: Tensor) -> Tensor:
-        """:meth:`sample` with the default steps and temperature.
-
-        Args:
-            z (Tensor): ``[M, cond_dims]``.
-
-        Returns:
-            Tensor: ``[M, target_dims]`` float32.
-        """
-        return self.sample(z)

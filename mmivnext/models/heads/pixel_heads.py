@@ -1,9 +1,11 @@
 """Deterministic pixel heads for the decoder ablation (paper Table 1(c)).
 
-Same interface as :class:`~mmivnext.models.heads.DiffMLPHead`, so that the
-algorithm swaps heads by config: ``loss(z, target, weights=None)`` and
-``predict(z)``. They regress the pixels with a mean squared error
-(:class:`~mmivnext.models.losses.PixelMSELoss`, key ``loss_pixel``).
+The interface of every pixel head, :class:`~mmivnext.models.heads.DiffMLPHead`
+included, so that the algorithm swaps heads by config:
+``loss(z, target, weights=None) -> Tensor`` and
+``predict(z, num_steps=None, temperature=None, generator=None) -> Tensor``.
+These heads regress the pixels with a mean squared error
+(:class:`~mmivnext.models.losses.PixelMSELoss`).
 """
 from typing import Optional, Union
 
@@ -50,7 +52,7 @@ class _PixelRegressionHead(BaseModule):
     def loss(self,
              z: Tensor,
              target: Tensor,
-             weights: Optional[Tensor] = None) -> dict:
+             weights: Optional[Tensor] = None) -> Tensor:
         """Regression loss of the targets.
 
         Args:
@@ -59,17 +61,30 @@ class _PixelRegressionHead(BaseModule):
             weights (Tensor, optional): ``[M]`` token weights.
 
         Returns:
-            dict[str, Tensor]: ``loss_pixel``, a float32 scalar.
+            Tensor: The float32 scalar loss.
         """
         if target.dim() != 2 or target.shape[1] != self.target_dims:
             raise ValueError(f'target must be [M, target_dims='
                              f'{self.target_dims}], got '
                              f'{tuple(target.shape)}.')
-        return dict(loss_pixel=self.loss_module(self(z), target, weights))
+        return self.loss_module(self(z), target, weights)
 
     @torch.no_grad()
-    def predict(self, z: Tensor) -> Tensor:
-        """The regressed pixels ``[M, target_dims]`` (float32), no grad."""
+    def predict(self,
+                z: Tensor,
+                num_steps: Optional[int] = None,
+                temperature: Optional[float] = None,
+                generator: Optional[torch.Generator] = None) -> Tensor:
+        """The regressed pixels ``[M, target_dims]`` (float32), no grad.
+
+        ``num_steps`` and ``temperature`` are a sampling head's options: a
+        regression head draws nothing and refuses them; ``generator`` is
+        accepted and unused.
+        """
+        if num_steps is not None or temperature is not None:
+            raise ValueError(f'{type(self).__name__} regresses its pixels: '
+                             'num_steps and temperature apply to sampling '
+                             'heads (DiffMLPHead) only.')
         return self(z).float()
 
 

@@ -4,6 +4,7 @@ from typing import Optional
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchvision.ops import sigmoid_focal_loss
 
 from mmivnext.registry import MODELS
 
@@ -21,7 +22,8 @@ class SigmoidFocalLoss(nn.Module):
         l_k   = -a_t * (1 - p_t) ** gamma * log(p_t)
         loss_b = sum_k l_k                               (one value per sample)
 
-    ``log(p_t)`` is computed stably as ``-BCEWithLogits(x_k, t_k)``. With
+    ``l_k`` is torchvision's :func:`~torchvision.ops.sigmoid_focal_loss`
+    (``log(p_t)`` computed stably as ``-BCEWithLogits(x_k, t_k)``). With
     ``gamma=0`` and ``alpha=None`` it is the binary cross-entropy summed over
     the classes. V-JEPA 2's EK100 anticipation probe uses this loss with
     ``alpha=0.25``, ``gamma=2`` and a sum over the batch too
@@ -94,15 +96,9 @@ class SigmoidFocalLoss(nn.Module):
                 'rows of the actions CSV)?')
         logits = logits.float()
         target = F.one_hot(labels, num_classes).to(logits.dtype)  # [B, K]
-        ce = F.binary_cross_entropy_with_logits(
-            logits, target, reduction='none')  # -log(p_t), [B, K]
-        p = logits.sigmoid()
-        p_t = p * target + (1 - p) * (1 - target)
-        loss = ce * (1 - p_t).pow(self.gamma)
-        if self.alpha is not None:
-            loss = loss * (self.alpha * target + (1 - self.alpha) *
-                           (1 - target))
-        loss = loss.sum(dim=1)  # [B]
+        loss = sigmoid_focal_loss(  # l_k, [B, K]; alpha -1: no weighting
+            logits, target, alpha=-1 if self.alpha is None else self.alpha,
+            gamma=self.gamma).sum(dim=1)  # [B]
         if self.reduction == 'mean':
             loss = loss.mean()
         elif self.reduction == 'sum':

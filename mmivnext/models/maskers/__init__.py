@@ -1,4 +1,5 @@
 """Maskers: choose the student's visible tokens, as index tensors."""
+from .base_masker import BaseMasker
 from .mask_indices import (MaskIndices, check_mask_ratio,
                            indices_from_frame_choice, indices_from_visible,
                            num_visible_tokens)
@@ -7,7 +8,7 @@ from .random_masker import RandomMasker
 from .semantic_masker import SemanticMasker
 
 __all__ = [
-    'MaskIndices', 'MultiBlockMasker', 'RandomMasker', 'SemanticMasker',
+    'BaseMasker', 'MaskIndices', 'MultiBlockMasker', 'RandomMasker', 'SemanticMasker',
     'check_mask_ratio', 'indices_from_frame_choice', 'indices_from_visible',
     'num_visible_tokens'
 ]

@@ -2,12 +2,13 @@
 import math
 import numbers
 from typing import (Any, List, Mapping, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+                    Tuple)
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmivnext.registry import MODELS
+from .base_masker import BaseMasker
 from .mask_indices import MaskIndices, indices_from_visible
 
 
@@ -119,7 +120,7 @@ def _floor(value: float) -> int:
 
 
 @MODELS.register_module()
-class MultiBlockMasker(nn.Module):
+class MultiBlockMasker(BaseMasker):
     """Mask the union of a few large spatio-temporal boxes (V-JEPA).
 
     Each mask config gives one mask of the batch, drawn as follows on the
@@ -206,37 +207,13 @@ class MultiBlockMasker(nn.Module):
         return f'context_keep={self.context_keep!r}, mask_cfgs=[\n  ' + \
             ',\n  '.join(str(cfg) for cfg in self.mask_cfgs) + ']'
 
-    def forward(self,
-                batch_size: int,
-                grid_size: Sequence[int],
-                device: Union[str, torch.device, None] = None,
-                generator: Optional[torch.Generator] = None
-                ) -> List[MaskIndices]:
-        """Draw the masks of a batch, one per mask config.
-
-        Args:
-            batch_size (int): ``B``.
-            grid_size (Sequence[int]): ``(T, H, W)`` of the student's token
-                grid.
-            device (str | torch.device, optional): Device of the returned
-                indices. Defaults to the CPU.
-            generator (torch.Generator, optional): Generator of every draw;
-                they are made on its device, then moved to ``device``. Without
-                one, torch's default CPU generator is used: masks are drawn on
-                the host and copied to ``device``.
-
-        Returns:
-            list[MaskIndices]: For each mask config in order, ``visible [B,
-            K]`` and ``masked [B, N - K]``, ``N = T * H * W``, ``K >= 1`` as
-            described in the class docstring (``K`` differs between configs
-            and batches).
-        """
-        if (len(grid_size) != 3 or min(grid_size) < 1 or not _is_int(
-                batch_size) or batch_size < 1):
-            raise ValueError('expected batch_size >= 1 and grid_size (T, H, '
-                             f'W) >= 1, got {batch_size}, {tuple(grid_size)}')
-        grid = tuple(int(size) for size in grid_size)
-        device = torch.device('cpu' if device is None else device)
+    def draw(self, batch_size: int, grid_size: Tuple[int, int, int],
+             device: torch.device, attention: Optional[Tensor],
+             generator: Optional[torch.Generator]) -> List[MaskIndices]:
+        """One mask per mask config, in order: ``visible [B, K]`` and
+        ``masked [B, N - K]``, ``K >= 1`` as described in the class docstring
+        (``K`` differs between configs and batches). Without a generator,
+        torch's default CPU generator is used."""
         # Block sizes and counts are host values: draw on the host (like a
         # data loader's mask collator) and copy the indices to the device,
         # so that drawing never waits for an accelerator's queue.
@@ -245,15 +222,16 @@ class MultiBlockMasker(nn.Module):
         masks = []
         for index, cfg in enumerate(self.mask_cfgs):
             mask = indices_from_visible(
-                self._draw(index, cfg, batch_size, grid, draw_device,
-                           generator))
+                self._draw_config(index, cfg, batch_size, grid_size,
+                                  draw_device, generator))
             masks.append(MaskIndices(
                 *(t.to(device, non_blocking=True) for t in mask)))
         return masks
 
-    def _draw(self, index: int, cfg: BlockMaskConfig, batch_size: int,
-              grid: Tuple[int, int, int], device: torch.device,
-              generator: Optional[torch.Generator]) -> Tensor:
+    def _draw_config(self, index: int, cfg: BlockMaskConfig,
+                     batch_size: int, grid: Tuple[int, int, int],
+                     device: torch.device,
+                     generator: Optional[torch.Generator]) -> Tensor:
         """``[B, N]`` bool visibility of mask config ``index`` (steps 1-3 of
         the class docstring), on ``device``."""
         block = self._block_size(cfg, grid, device, generator)  # (t, h, w)

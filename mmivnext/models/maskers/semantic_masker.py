@@ -1,17 +1,18 @@
 """Semantic masking: keep the tokens the image teacher attends to."""
-from typing import Optional, Sequence
+from typing import List, Optional, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmivnext.registry import MODELS
 from ..utils import check_values
+from .base_masker import BaseMasker
 from .mask_indices import (MaskIndices, check_mask_ratio,
                            indices_from_frame_choice, num_visible_tokens)
 
 
 @MODELS.register_module()
-class SemanticMasker(nn.Module):
+class SemanticMasker(BaseMasker):
     """Choose each frame's visible tokens from the teacher's attention.
 
     In every frame, ``K_f = H * W - int(H * W * mask_ratio)`` tokens stay
@@ -36,6 +37,7 @@ class SemanticMasker(nn.Module):
     """
 
     MODES = ('sample', 'topk')
+    needs_attention = True
 
     def __init__(self, mask_ratio: float = 0.8, mode: str = 'sample') -> None:
         super().__init__()
@@ -47,43 +49,30 @@ class SemanticMasker(nn.Module):
     def extra_repr(self) -> str:
         return f'mask_ratio={self.mask_ratio}, mode={self.mode!r}'
 
-    def forward(self,
-                attention: Tensor,
-                grid_size: Optional[Sequence[int]] = None,
-                generator: Optional[torch.Generator] = None) -> MaskIndices:
-        """Draw the masks of a batch.
+    def draw(self, batch_size: int, grid_size: Tuple[int, int, int],
+             device: torch.device, attention: Optional[Tensor],
+             generator: Optional[torch.Generator]) -> List[MaskIndices]:
+        """One mask: ``visible [B, T * K_f]`` and ``masked [B, T * (H * W -
+        K_f)]``, ``K_f = H * W - int(H * W * mask_ratio)``.
 
-        Args:
-            attention (Tensor): ``[B, T, H * W]`` non-negative, finite weights
-                of each frame's tokens in ``(h, w)`` order, ``w`` fastest
-                (e.g. attention probabilities). In ``sample`` mode they are
-                floored at 1e-12, so that a frame whose weights underflowed to
-                zero on some tokens (bf16) still has enough tokens to draw.
-            grid_size (Sequence[int], optional): ``(T, H, W)`` of the
-                student's token grid; if given, ``attention`` must match it.
-            generator (torch.Generator, optional): Generator of the draws, on
-                ``attention``'s device (``sample`` mode; ``topk`` draws
-                nothing).
-
-        Returns:
-            MaskIndices: ``visible [B, T * K_f]`` and ``masked [B, T * (H * W
-            - K_f)]``, ``K_f = H * W - int(H * W * mask_ratio)``.
+        ``attention`` holds non-negative, finite weights of each frame's
+        tokens in ``(h, w)`` order, ``w`` fastest (e.g. attention
+        probabilities). In ``sample`` mode they are floored at 1e-12, so that
+        a frame whose weights underflowed to zero on some tokens (bf16) still
+        has enough tokens to draw; ``generator`` must be on ``attention``'s
+        device (``topk`` draws nothing).
         """
-        if attention.ndim != 3:
-            raise ValueError('expected attention [B, T, H * W], got shape '
-                             f'{list(attention.shape)}')
-        batch, frames, tokens = attention.shape
-        if grid_size is None:
-            grid_size = (frames, tokens, 1)
-        elif (len(grid_size) != 3 or grid_size[0] != frames
-              or grid_size[1] * grid_size[2] != tokens):
+        frames, height, width = grid_size
+        if attention.ndim != 3 or tuple(attention.shape) != (
+                batch_size, frames, height * width):
             raise ValueError(
-                f'attention {list(attention.shape)} does not match the token '
-                f'grid (T, H, W) = {tuple(grid_size)}: the teacher must see '
-                f'one frame per temporal token and have the same H x W grid')
+                f'attention {list(attention.shape)} does not match the batch '
+                f'size {batch_size} and token grid (T, H, W) = {grid_size}: '
+                'the teacher must see one frame per temporal token and have '
+                'the same H x W grid')
         check_values((attention >= 0) & torch.isfinite(attention),
                      'attention must be finite and non-negative')
-        num_visible = num_visible_tokens(tokens, self.mask_ratio)
+        num_visible = num_visible_tokens(height * width, self.mask_ratio)
 
         if self.mode == 'topk':
             choice = attention.topk(num_visible, dim=-1).indices
@@ -91,5 +80,6 @@ class SemanticMasker(nn.Module):
             weights = attention.float().flatten(0, 1).clamp_min(1e-12)
             choice = torch.multinomial(
                 weights, num_visible, replacement=False,
-                generator=generator).view(batch, frames, num_visible)
-        return indices_from_frame_choice(choice, grid_size)
+                generator=generator).view(batch_size, frames, num_visible)
+        mask = indices_from_frame_choice(choice, grid_size)
+        return [MaskIndices(*(t.to(device) for t in mask))]

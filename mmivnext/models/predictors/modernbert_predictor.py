@@ -26,7 +26,8 @@ predictor, kept in Stage 2):
   input of the layers. See :class:`~.base_predictor.BasePredictor`.
 * The layers run with flash-attn's varlen interface on ``num_cls + N`` tokens
   per clip in grid order (cls first), RoPE positions ``0 .. L-1`` per clip.
-  Here they run with PyTorch's SDPA (:mod:`.modernbert_layer`), on any device.
+  Here they are transformers' ``ModernBertEncoderLayer`` s run with PyTorch's
+  SDPA (:mod:`.modernbert_layer`), on any device.
 
 A converter of their Stage-1 checkpoint would map ``bert_mask_token`` ->
 ``mask_token``, ``diff_pos_embed`` -> ``pos_embed``, ``to_bert_proj.head.0`` /
@@ -166,7 +167,7 @@ class ModernBertPredictor(BasePredictor):
         self.layer_indices: Tuple[int, ...] = tuple(
             range(total - num_layers, total))
         self.layers = nn.ModuleList(
-            ModernBertLayer.from_config(config, i) for i in self.layer_indices)
+            ModernBertLayer(config, i) for i in self.layer_indices)
 
         if init == 'pretrained':
             states = _load_modernbert_layers(pretrained, self.layer_indices)
@@ -183,19 +184,19 @@ class ModernBertPredictor(BasePredictor):
     def _forward_layers(self, x: Tensor) -> Tensor:
         """Run the layers: ``[B, L, D]`` -> ``[B, L, D]``."""
         L = x.shape[1]
-        ropes, masks = {}, {}  # per RoPE base / per local reach
+        ropes, masks = {}, {}  # per attention type / per local reach
         use_cp = self.with_cp and self.training and torch.is_grad_enabled()
         for layer in self.layers:
-            if layer.rope_theta not in ropes:
-                ropes[layer.rope_theta] = rotary_cos_sin(
-                    L, layer.attn.head_dims, layer.rope_theta, x.device)
+            kind = layer.attention_type  # fixes the RoPE base
+            if kind not in ropes:
+                ropes[kind] = rotary_cos_sin(layer.config, kind, L, x.device)
             mask = None
             if not layer.is_global:
                 if layer.half_window not in masks:
                     masks[layer.half_window] = sliding_window_mask(
                         L, layer.half_window, x.device)
                 mask = masks[layer.half_window]
-            rope = ropes[layer.rope_theta]
+            rope = ropes[kind]
             if use_cp:
                 x = checkpoint(layer, x, rope, mask, use_reentrant=False)
             else:

@@ -1,13 +1,13 @@
 """Base class of the self-supervised video pretraining algorithms."""
 from abc import abstractmethod
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
 from torch import Tensor
 
 from mmivnext.registry import MODELS
-from ..maskers import MaskIndices, SemanticMasker
+from ..maskers import MaskIndices
 from ..utils import patchify_3d, sdpa_backends_context
 
 
@@ -25,16 +25,88 @@ def gather_tokens(x: Tensor, indices: Tensor) -> Tensor:
         x, 1, indices.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-class BaseVideoSelfSupervisor(BaseModel):
-    """Shared plumbing of the pretraining algorithms.
+def _size(value: Any) -> Any:
+    """Sizes compare as tuples whatever sequence holds them."""
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
-    Subclasses implement :meth:`loss` (the method's figure in code) and may
-    implement :meth:`predict`. ``forward`` dispatches on ``mode`` as MMEngine
-    expects: ``'loss'`` for training, ``'predict'`` for validation/tests and
-    tools, ``'tensor'`` for the encoder's features of the whole clip.
+
+def with_sizes(cfg: dict, part: str, **sizes: Any) -> dict:
+    """A part's config with the sizes that the built parts fix.
+
+    Configs leave these sizes out: the algorithm takes them from the built
+    backbone, teacher and predictor, so that a clip size, an ``arch`` or a
+    teacher changes in one place. A size a config does give must agree.
+
+    Args:
+        cfg (dict): The part's config.
+        part (str): Its name, for errors.
+        **sizes: The sizes to set, e.g. ``in_dims=768``.
+
+    Returns:
+        dict: A copy of ``cfg`` with ``sizes`` set.
+
+    Raises:
+        ValueError: ``cfg`` gives a size that disagrees, naming both.
+    """
+    cfg = dict(cfg)
+    for key, value in sizes.items():
+        given = cfg.get(key)
+        if given is not None and _size(given) != _size(value):
+            raise ValueError(
+                f'{part}.{key}={given!r} disagrees with the built parts, '
+                f'which give {value!r}: leave it out, the algorithm sets it.')
+        cfg[key] = value
+    return cfg
+
+
+def normalize_patches(patches: Tensor,
+                      eps: float = 1e-6) -> Tuple[Tensor, Tensor, Tensor]:
+    """Normalise each patch by its own mean and std (MAE's ``norm_pix_loss``).
+
+    Args:
+        patches (Tensor): ``[..., P]``.
+        eps (float): Added to the variance. Defaults to 1e-6.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: the normalised patches ``[..., P]``,
+        their means and stds ``[..., 1]`` (``patches = out * std + mean``).
+    """
+    mean = patches.mean(dim=-1, keepdim=True)
+    std = (patches.var(dim=-1, keepdim=True) + eps).sqrt()
+    return (patches - mean) / std, mean, std
+
+
+class BaseVideoSelfSupervisor(BaseModel):
+    """The loop every pretraining algorithm shares.
+
+    For a batch of clips, :meth:`loss` runs the teachers once
+    (:meth:`teacher_forward`), draws the masks (one per mask config of the
+    masker), and sums, for every mask, the losses of :meth:`mask_losses`,
+    which runs the student on that mask's visible tokens. Subclasses
+    implement those two methods; the rest (the masks, the predictor on the
+    masked positions, the pixel targets and their loss) is here, so that the
+    stages differ only where the paper says they do. ``forward`` dispatches
+    on ``mode`` as MMEngine expects: ``'loss'`` for training, ``'predict'``
+    for validation/tests and tools, ``'tensor'`` for the encoder's features
+    of the whole clip.
+
+    The predictor's and the heads' sizes (widths, token grid, cls tokens,
+    patch values) come from the built backbone, teacher and predictor
+    (:func:`with_sizes`): configs leave them out.
 
     Args:
         backbone (dict): The student encoder, a ``VisionTransformer3D``.
+        masker (dict): A masker (:class:`~mmivnext.models.maskers.BaseMasker`).
+        teacher (dict, optional): A frozen teacher. Defaults to None.
+        predictor (dict, optional): Fills the masked positions from the
+            student's visible tokens. Defaults to None.
+        pixel_head (dict, optional): Reconstructs the masked patches' pixels
+            from the predictor's vectors; its loss is ``loss_pixel``.
+            Defaults to None.
+        norm_pixel_targets (bool): Normalise each target patch by its own
+            mean and std (:func:`normalize_patches`). Defaults to False: the
+            targets are the patch's pixels as the data preprocessor
+            normalised them.
         data_preprocessor (dict, optional): Normalises the packed clips.
             Defaults to ``dict(type='VideoPretrainDataPreprocessor')``.
         sdpa_backends (Sequence[str], optional): Restrict every attention of
@@ -53,6 +125,11 @@ class BaseVideoSelfSupervisor(BaseModel):
 
     def __init__(self,
                  backbone: dict,
+                 masker: dict,
+                 teacher: Optional[dict] = None,
+                 predictor: Optional[dict] = None,
+                 pixel_head: Optional[dict] = None,
+                 norm_pixel_targets: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  sdpa_backends: Optional[Sequence[str]] = None,
                  compile_encoder: Union[bool, dict] = False,
@@ -64,6 +141,27 @@ class BaseVideoSelfSupervisor(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        self.masker = MODELS.build(masker)
+        self.teacher = MODELS.build(teacher) if teacher else None
+        self.predictor = MODELS.build(with_sizes(
+            predictor, 'predictor', in_dims=self.backbone.embed_dims,
+            grid_size=self.backbone.grid_size,
+            num_cls_tokens=self.backbone.num_cls_tokens)) if predictor \
+            else None
+        self.pixel_head = None
+        if pixel_head:
+            if self.predictor is None:
+                raise ValueError('pixel_head decodes the predictor\'s '
+                                 'vectors: set predictor too.')
+            self.pixel_head = MODELS.build(with_sizes(
+                pixel_head, 'pixel_head',
+                target_dims=self.backbone.in_channels *
+                self.backbone.tubelet_size * self.backbone.patch_size**2,
+                cond_dims=self.predictor.embed_dims))
+        self.norm_pixel_targets = norm_pixel_targets
+        if self.backbone.out_type != 'raw':
+            raise ValueError("The backbone must have out_type='raw', got "
+                             f'{self.backbone.out_type!r}.')
         sdpa_backends_context(sdpa_backends)  # validate the names now
         self.sdpa_backends = None if sdpa_backends is None else \
             tuple(sdpa_backends)
@@ -73,8 +171,6 @@ class BaseVideoSelfSupervisor(BaseModel):
         if compile_encoder:
             self.backbone.compile(**(compile_encoder if isinstance(
                 compile_encoder, dict) else {}))
-        #: Normalise each pixel target patch by its own mean and std.
-        self.norm_pixel_targets = False
 
     def token_grid(self, inputs: Tensor) -> Tuple[int, int, int]:
         """The ``(T', H', W')`` token grid of clips ``[B, C, T, H, W]``."""
@@ -85,29 +181,83 @@ class BaseVideoSelfSupervisor(BaseModel):
 
     def generate_masks(self,
                        inputs: Tensor,
-                       attention: Optional[Tensor] = None
+                       attention: Optional[Tensor] = None,
+                       generator: Optional[torch.Generator] = None
                        ) -> List[MaskIndices]:
         """The masks of a batch, one per mask config of the masker.
 
         Args:
             inputs (Tensor): ``[B, C, T, H, W]``.
             attention (Tensor, optional): ``[B, T, H' * W']`` attention of an
-                image teacher; the semantic masker needs it.
+                image teacher, passed to maskers that choose from it
+                (``needs_attention``).
+            generator (torch.Generator, optional): For the masker's draws.
 
         Returns:
             list[MaskIndices]: ``visible [B, K]`` and ``masked [B, M]``
-            indices; one entry, or one per config of a ``MultiBlockMasker``.
+            indices per mask config.
         """
-        grid = self.token_grid(inputs)
-        if isinstance(self.masker, SemanticMasker):
-            if attention is None:
-                raise ValueError('The semantic masker needs the attention of '
-                                 'an image teacher.')
-            masks = self.masker(attention, grid_size=grid)
-        else:
-            masks = self.masker(inputs.shape[0], grid, device=inputs.device)
-        return list(masks) if isinstance(masks, (list, tuple)) and not \
-            isinstance(masks, MaskIndices) else [masks]
+        return self.masker(
+            inputs.shape[0], self.token_grid(inputs), device=inputs.device,
+            attention=attention if self.masker.needs_attention else None,
+            generator=generator)
+
+    def loss(self, inputs: Tensor,
+             data_samples: Optional[list] = None) -> Dict[str, Tensor]:
+        """The training losses of a batch of clips.
+
+        Args:
+            inputs (Tensor): ``[B, C, T, H, W]`` normalised clips.
+            data_samples (list, optional): Unused (no labels).
+
+        Returns:
+            dict[str, Tensor]: The losses of :meth:`mask_losses`; with
+            several mask configs (e.g. a ``MultiBlockMasker``) the student
+            runs once per config and the names end with ``_<config index>``
+            (MMEngine sums every ``loss*`` entry).
+        """
+        targets, attention = self.teacher_forward(inputs)
+        masks = self.generate_masks(inputs, attention)
+        losses = dict()
+        for i, mask in enumerate(masks):
+            suffix = f'_{i}' if len(masks) > 1 else ''
+            for name, value in self.mask_losses(inputs, targets,
+                                                mask).items():
+                losses[name + suffix] = value
+        return losses
+
+    @abstractmethod
+    def teacher_forward(self,
+                        inputs: Tensor) -> Tuple[Any, Optional[Tensor]]:
+        """Run the teachers once for the batch.
+
+        Returns:
+            tuple: What :meth:`mask_losses` compares with (the algorithm's
+            choice), and the ``[B, T, H' * W']`` attention for a masker that
+            needs it (else None).
+        """
+
+    @abstractmethod
+    def mask_losses(self, inputs: Tensor, targets: Any,
+                    mask: MaskIndices) -> Dict[str, Tensor]:
+        """The losses of one mask, named ``loss_*``."""
+
+    def predict_masked(self, tokens: Tensor, mask: MaskIndices,
+                       inputs: Tensor) -> Tensor:
+        """The predictor's vectors at the masked positions.
+
+        Args:
+            tokens (Tensor): ``[B, num_cls + K, C]`` the encoder's last layer
+                on the visible tokens.
+            mask (MaskIndices): ``visible [B, K]``, ``masked [B, M]``.
+            inputs (Tensor): ``[B, C, T, H, W]``, for the token grid.
+
+        Returns:
+            Tensor: ``[B, M, D]``.
+        """
+        return self.predictor(tokens, mask.visible, mask.masked,
+                              grid_size=self.token_grid(inputs),
+                              masked_only=True)
 
     def pixel_targets(self, inputs: Tensor, masked: Tensor) -> Tensor:
         """The pixels of the masked patches, channel-major.
@@ -117,17 +267,31 @@ class BaseVideoSelfSupervisor(BaseModel):
             masked (Tensor): LongTensor ``[B, M]``.
 
         Returns:
-            Tensor: ``[B, M, C * tubelet * p * p]`` (588 for RGB 14x14).
+            Tensor: ``[B, M, C * tubelet * p * p]`` (588 for RGB 14x14),
+            normalised per patch if ``norm_pixel_targets``.
         """
         patches = patchify_3d(
             inputs, self.backbone.patch_size, self.backbone.tubelet_size,
             channel_major=True)  # [B, N, P]
         target = gather_tokens(patches, masked)
         if self.norm_pixel_targets:
-            mean = target.mean(dim=-1, keepdim=True)
-            var = target.var(dim=-1, keepdim=True)
-            target = (target - mean) / (var + 1e-6).sqrt()
+            target = normalize_patches(target)[0]
         return target
+
+    def pixel_loss(self, z: Tensor, inputs: Tensor,
+                   masked: Tensor) -> Tensor:
+        """The pixel head's loss of the masked patches.
+
+        Args:
+            z (Tensor): ``[B, M, D]`` predictor vectors of the masked tokens.
+            inputs (Tensor): ``[B, C, T, H, W]`` normalised clips.
+            masked (Tensor): LongTensor ``[B, M]``.
+
+        Returns:
+            Tensor: The scalar loss.
+        """
+        target = self.pixel_targets(inputs, masked)  # [B, M, P]
+        return self.pixel_head.loss(z.flatten(0, 1), target.flatten(0, 1))
 
     def extract_feat(self, inputs: Tensor) -> Union[Tensor, Tuple[Tensor]]:
         """The encoder's output on the whole clip ``[B, C, T, H, W]``."""
@@ -146,11 +310,6 @@ class BaseVideoSelfSupervisor(BaseModel):
                 return self.extract_feat(inputs)
         raise RuntimeError(f'Invalid mode {mode!r}: expected "loss", '
                            '"predict" or "tensor".')
-
-    @abstractmethod
-    def loss(self, inputs: Tensor,
-             data_samples: Optional[list]) -> Dict[str, Tensor]:
-        """The training losses of a batch of clips ``[B, C, T, H, W]``."""
 
     def predict(self, inputs: Tensor, data_samples: Optional[list]):
         raise NotImplementedError(

@@ -1,5 +1,5 @@
 """InternVideo-Next Stage 1: semantic-guided pixel reconstruction."""
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -7,9 +7,10 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor
 
 from mmivnext.registry import MODELS
-from ..maskers import MaskIndices, SemanticMasker
+from ..maskers import MaskIndices
 from ..utils import patchify_3d, unpatchify_3d
-from .base import BaseVideoSelfSupervisor, gather_tokens
+from .base import (BaseVideoSelfSupervisor, gather_tokens, normalize_patches,
+                   with_sizes)
 
 
 @MODELS.register_module()
@@ -44,14 +45,15 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             layer and give at least as many layers as the alignment head
             aligns; it needs a ``projector_cfg`` if ``global_align_head`` is
             set.
-        masker (dict): ``SemanticMasker`` (needs the teacher) or
+        masker (dict): ``SemanticMasker`` (needs the teacher's attention) or
             ``RandomMasker``.
         teacher (dict, optional): Frozen ``SigLIPTeacher``; needed by the
             semantic masker and the alignment losses. Defaults to None.
         predictor (dict, optional): ``ModernBertPredictor`` or
             ``VisionTransformerPredictor``; needed by ``pixel_head``.
         pixel_head (dict, optional): ``DiffMLPHead`` or a linear / MLP pixel
-            head reconstructing the masked patches. Defaults to None.
+            head reconstructing the masked patches (``loss_pixel``). Defaults
+            to None.
         align_head (dict, optional): ``TokenAlignmentHead`` aligning the
             student's last layers with the teacher's layers. Defaults to None.
         global_align_head (dict, optional): Head from the encoder's projector
@@ -60,17 +62,8 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             ``LatentPredictionHead`` with
             ``CosineSimilarityLoss(normalize_target=False)`` (the authors'
             ``final_clip_decoder``). Defaults to None (no global alignment).
-        norm_pixel_targets (bool): Normalise each target patch by its own
-            mean and std (MAE's ``norm_pix_loss``). Defaults to False: the
-            targets are the patch's pixels as the data preprocessor
-            normalised them.
-        data_preprocessor (dict, optional): Defaults to
-            ``dict(type='VideoPretrainDataPreprocessor')``.
-        sdpa_backends (Sequence[str], optional): SDPA kernels the forward
-            may use; see :class:`BaseVideoSelfSupervisor`.
-        compile_encoder (bool | dict): ``torch.compile`` the student encoder;
-            see :class:`BaseVideoSelfSupervisor`.
-        init_cfg (dict | list[dict], optional): Initialisation config.
+        norm_pixel_targets, data_preprocessor, sdpa_backends,
+        compile_encoder, init_cfg: See :class:`BaseVideoSelfSupervisor`.
     """
 
     def __init__(self,
@@ -88,18 +81,30 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(
             backbone=backbone,
+            masker=masker,
+            teacher=teacher,
+            predictor=predictor,
+            pixel_head=pixel_head,
+            norm_pixel_targets=norm_pixel_targets,
             data_preprocessor=data_preprocessor,
             sdpa_backends=sdpa_backends,
             compile_encoder=compile_encoder,
             init_cfg=init_cfg)
-        self.masker = MODELS.build(masker)
-        self.teacher = MODELS.build(teacher) if teacher else None
-        self.predictor = MODELS.build(predictor) if predictor else None
-        self.pixel_head = MODELS.build(pixel_head) if pixel_head else None
-        self.align_head = MODELS.build(align_head) if align_head else None
-        self.global_align_head = MODELS.build(
-            global_align_head) if global_align_head else None
-        self.norm_pixel_targets = norm_pixel_targets
+        if (align_head or global_align_head) and self.teacher is None:
+            raise ValueError('The alignment losses need a teacher.')
+        self.align_head = MODELS.build(with_sizes(
+            align_head, 'align_head', in_dims=self.backbone.embed_dims,
+            out_dims=self.teacher.embed_dims,
+            grid_size=self.backbone.grid_size)) if align_head else None
+        self.global_align_head = None
+        if global_align_head:
+            if self.backbone.projector is None:
+                raise ValueError('global_align_head needs the backbone\'s '
+                                 'projector (projector_cfg).')
+            self.global_align_head = MODELS.build(with_sizes(
+                global_align_head, 'global_align_head',
+                in_dims=self.backbone.projector.out_dims,
+                out_dims=self.teacher.embed_dims))
         self._check_parts()
 
     def _check_parts(self) -> None:
@@ -111,18 +116,11 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
                 self.global_align_head is None:
             raise ValueError('Nothing to train: set pixel_head, align_head or '
                              'global_align_head.')
-        needs_teacher = isinstance(self.masker, SemanticMasker) or \
+        needs_teacher = self.masker.needs_attention or \
             self.align_head is not None or self.global_align_head is not None
         if needs_teacher and self.teacher is None:
             raise ValueError('The semantic masker and the alignment losses '
                              'need a teacher.')
-        if self.backbone.out_type != 'raw':
-            raise ValueError("The backbone must have out_type='raw', got "
-                             f'{self.backbone.out_type!r}.')
-        if self.global_align_head is not None and \
-                self.backbone.projector is None:
-            raise ValueError('global_align_head needs the backbone\'s '
-                             'projector (projector_cfg).')
         num_outputs = len(self.backbone.out_indices)
         if self.align_head is not None and \
                 self.align_head.num_layers > num_outputs:
@@ -130,44 +128,28 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
                 f'align_head aligns {self.align_head.num_layers} layers but '
                 f'the backbone outputs {num_outputs} (out_indices).')
 
-    def loss(self, inputs: Tensor,
-             data_samples: Optional[list] = None) -> Dict[str, Tensor]:
-        """Stage-1 losses of a batch of clips.
+    def teacher_forward(self, inputs: Tensor) -> Tuple[Optional[object],
+                                                        Optional[Tensor]]:
+        """The image teacher's output on every frame (hidden states, pooled
+        output and, for the semantic masker, attention), or None without a
+        teacher."""
+        if self.teacher is None:
+            return None, None
+        out = self.teacher(
+            inputs, return_pooled=self.global_align_head is not None,
+            return_attention=self.masker.needs_attention)
+        return out, out.attention
 
-        Args:
-            inputs (Tensor): ``[B, C, T, H, W]`` normalised clips.
-            data_samples (list, optional): Unused (no labels).
-
-        Returns:
-            dict[str, Tensor]: ``loss_diffusion`` (or ``loss_pixel``),
-            ``loss_align`` and ``loss_align_global``, as configured; with a
-            ``MultiBlockMasker`` of several configs (Table 4), the student
-            runs once per config and the names end with ``_<config index>``.
-        """
-        teacher = self.teacher(inputs) if self.teacher is not None else None
-        masks = self.generate_masks(
-            inputs, teacher.attention if teacher is not None else None)
-        losses = dict()
-        for i, mask in enumerate(masks):
-            suffix = f'_{i}' if len(masks) > 1 else ''
-            for name, value in self.mask_losses(inputs, teacher,
-                                                mask).items():
-                losses[name + suffix] = value
-        return losses
-
-    def mask_losses(self, inputs: Tensor, teacher,
+    def mask_losses(self, inputs: Tensor, teacher: Optional[object],
                     mask: MaskIndices) -> Dict[str, Tensor]:
         """The losses of one mask: encoder on the visible tokens, predictor
-        and pixel head on the masked ones, alignment with the teacher."""
+        and pixel head on the masked ones (``loss_pixel``), alignment with
+        the teacher (``loss_align``, ``loss_align_global``)."""
         feats = self.encode_visible(inputs, mask.visible)  # L x [B, c+K, C]
         losses = dict()
         if self.pixel_head is not None:
-            z = self.predictor(feats[-1], mask.visible, mask.masked,
-                               grid_size=self.token_grid(inputs),
-                               masked_only=True)  # [B, M, D]
-            target = self.pixel_targets(inputs, mask.masked)  # [B, M, P]
-            losses.update(
-                self.pixel_head.loss(z.flatten(0, 1), target.flatten(0, 1)))
+            z = self.predict_masked(feats[-1], mask, inputs)  # [B, M, D]
+            losses['loss_pixel'] = self.pixel_loss(z, inputs, mask.masked)
         if self.align_head is not None:
             n = self.align_head.num_layers
             student = [x[:, self.backbone.num_cls_tokens:] for x in feats[-n:]]
@@ -220,20 +202,14 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
         if self.pixel_head is None:
             raise RuntimeError('This Stage-1 model has no pixel head to '
                                'reconstruct with.')
-        teacher = self.teacher(inputs) if self.teacher is not None else None
-        mask = self.generate_masks(
-            inputs, teacher.attention if teacher is not None else None)[0]
+        _, attention = self.teacher_forward(inputs)
+        mask = self.generate_masks(inputs, attention, generator)[0]
         feats = self.encode_visible(inputs, mask.visible)
-        z = self.predictor(feats[-1], mask.visible, mask.masked,
-                           grid_size=self.token_grid(inputs),
-                           masked_only=True)  # [B, M, D]
+        z = self.predict_masked(feats[-1], mask, inputs)  # [B, M, D]
         B, M, D = z.shape
-        if hasattr(self.pixel_head, 'sample'):
-            pixels = self.pixel_head.sample(
-                z.reshape(B * M, D), num_steps=num_steps,
-                temperature=temperature, generator=generator)
-        else:
-            pixels = self.pixel_head.predict(z.reshape(B * M, D))
+        pixels = self.pixel_head.predict(
+            z.reshape(B * M, D), num_steps=num_steps, temperature=temperature,
+            generator=generator)
         pixels = pixels.reshape(B, M, -1).to(inputs.dtype)  # [B, M, P]
 
         grid = self.token_grid(inputs)
@@ -241,9 +217,8 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
         patches = patchify_3d(
             inputs, patch, tubelet, channel_major=True)  # [B, N, P]
         if self.norm_pixel_targets:
-            target = gather_tokens(patches, mask.masked)
-            mean = target.mean(dim=-1, keepdim=True)
-            std = (target.var(dim=-1, keepdim=True) + 1e-6).sqrt()
+            _, mean, std = normalize_patches(
+                gather_tokens(patches, mask.masked))
             pixels = pixels * std + mean
         patches = patches.scatter(
             1, mask.masked.unsqueeze(-1).expand(-1, -1, patches.shape[-1]),

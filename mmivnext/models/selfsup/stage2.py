@@ -1,14 +1,14 @@
 """InternVideo-Next Stage 2: latent prediction against a frozen Stage-1
 teacher."""
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import Tensor
 
 from mmivnext.registry import MODELS
-from ..teachers import SigLIPTeacher
-from .base import BaseVideoSelfSupervisor, gather_tokens
+from ..maskers import MaskIndices
+from .base import BaseVideoSelfSupervisor, gather_tokens, with_sizes
 
 
 @MODELS.register_module()
@@ -39,10 +39,12 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
     Args:
         backbone (dict): Student ``VisionTransformer3D``; ``out_type='raw'``,
             last layer only.
+        masker (dict): ``MultiBlockMasker`` (or a ``SemanticMasker`` with
+            ``mask_teacher``).
+        teacher (dict): ``FrozenVideoTeacher`` (or any teacher: its
+            ``targets`` are compared).
         predictor (dict): ``ModernBertPredictor`` (as in Stage 1) or
             ``VisionTransformerPredictor``.
-        teacher (dict): ``FrozenVideoTeacher`` (or ``SigLIPTeacher``).
-        masker (dict): ``MultiBlockMasker``.
         head (dict): ``LatentPredictionHead`` from the predictor width to the
             teacher width.
         init_checkpoint (str, optional): Stage-1 checkpoint (a runner
@@ -58,50 +60,54 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
             visible tokens with the teacher's (Table 3 "Unmasked Token
             Alignment"). Defaults to None.
         pixel_head (dict, optional): A Stage-1 pixel head decoding the masked
-            patches from the predictor (Table 3 "Pixel Reconstruction Loss").
-            Defaults to None.
+            patches from the predictor (Table 3 "Pixel Reconstruction Loss",
+            ``loss_pixel``). Defaults to None.
         mask_teacher (dict, optional): A ``SigLIPTeacher`` whose attention
             drives a ``SemanticMasker`` (Table 4 "Stage-2 Semantic" masks).
             Defaults to None.
-        data_preprocessor (dict, optional): Defaults to
-            ``dict(type='VideoPretrainDataPreprocessor')``.
-        sdpa_backends (Sequence[str], optional): SDPA kernels the forward
-            may use; see :class:`BaseVideoSelfSupervisor`.
-        compile_encoder (bool | dict): ``torch.compile`` the student encoder;
-            see :class:`BaseVideoSelfSupervisor`.
-        init_cfg (dict | list[dict], optional): Initialisation config.
+        norm_pixel_targets, data_preprocessor, sdpa_backends,
+        compile_encoder, init_cfg: See :class:`BaseVideoSelfSupervisor`.
     """
 
     def __init__(self,
                  backbone: dict,
-                 predictor: dict,
-                 teacher: dict,
                  masker: dict,
+                 teacher: dict,
+                 predictor: dict,
                  head: dict,
                  init_checkpoint: Optional[str] = None,
                  load_predictor: bool = True,
                  visible_align_head: Optional[dict] = None,
                  pixel_head: Optional[dict] = None,
                  mask_teacher: Optional[dict] = None,
+                 norm_pixel_targets: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  sdpa_backends: Optional[Sequence[str]] = None,
                  compile_encoder: Union[bool, dict] = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(
             backbone=backbone,
+            masker=masker,
+            teacher=teacher,
+            predictor=predictor,
+            pixel_head=pixel_head,
+            norm_pixel_targets=norm_pixel_targets,
             data_preprocessor=data_preprocessor,
             sdpa_backends=sdpa_backends,
             compile_encoder=compile_encoder,
             init_cfg=init_cfg)
-        self.predictor = MODELS.build(predictor)
-        self.teacher = MODELS.build(teacher)
-        self.masker = MODELS.build(masker)
-        self.head = MODELS.build(head)
-        self.visible_align_head = MODELS.build(
-            visible_align_head) if visible_align_head else None
-        self.pixel_head = MODELS.build(pixel_head) if pixel_head else None
+        self.head = MODELS.build(with_sizes(
+            head, 'head', in_dims=self.predictor.embed_dims,
+            out_dims=self.teacher.embed_dims))
+        self.visible_align_head = MODELS.build(with_sizes(
+            visible_align_head, 'visible_align_head',
+            in_dims=self.backbone.embed_dims,
+            out_dims=self.teacher.embed_dims)) if visible_align_head else None
         self.mask_teacher = MODELS.build(
             mask_teacher) if mask_teacher else None
+        if self.masker.needs_attention and self.mask_teacher is None:
+            raise ValueError(f'{type(self.masker).__name__} chooses from an '
+                             'image teacher\'s attention: set mask_teacher.')
         self.init_checkpoint = init_checkpoint
         self.load_predictor = load_predictor
         if self.backbone.projector is not None:
@@ -109,10 +115,9 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
             # is kept (it ships with the encoder) but not trained, which also
             # keeps DDP from waiting for its gradients.
             self.backbone.projector.requires_grad_(False)
-        if self.backbone.out_type != 'raw' or \
-                len(self.backbone.out_indices) != 1:
-            raise ValueError("The Stage-2 backbone must output the last layer "
-                             "only, with out_type='raw'.")
+        if len(self.backbone.out_indices) != 1:
+            raise ValueError('The Stage-2 backbone must output the last layer '
+                             'only.')
 
     def init_weights(self) -> None:
         """Initialise, then load the student from ``init_checkpoint``."""
@@ -159,55 +164,32 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
             print_log(f'Loaded the Stage-2 {part} from {filename} '
                       f'({len(sub)} tensors).', logger='current')
 
-    def teacher_targets(self, inputs: Tensor) -> Tensor:
+    def teacher_forward(self, inputs: Tensor) -> Tuple[Tensor,
+                                                        Optional[Tensor]]:
         """The teacher's latents of every token ``[B, N, C_t]`` (the loss is
-        ``2 - 2 cos``, so their scale does not matter)."""
-        if isinstance(self.teacher, SigLIPTeacher):
-            out = self.teacher(inputs, return_pooled=False,
-                               return_attention=False)
-            return out.hidden_states[-1].flatten(1, 2)  # [B, T*N_t, C_t]
-        return self.teacher(inputs)
-
-    def loss(self, inputs: Tensor,
-             data_samples: Optional[list] = None) -> Dict[str, Tensor]:
-        """Stage-2 losses of a batch of clips.
-
-        Args:
-            inputs (Tensor): ``[B, C, T, H, W]`` normalised clips.
-            data_samples (list, optional): Unused (no labels).
-
-        Returns:
-            dict[str, Tensor]: ``loss_latent`` (plus ``loss_visible_align``,
-            ``loss_diffusion`` / ``loss_pixel`` when configured); with several
-            mask configs the student runs once per config and the names end
-            with ``_<config index>`` (MMEngine sums every ``loss*`` entry).
-        """
-        target = self.teacher_targets(inputs)  # [B, N, C_t]
+        ``2 - 2 cos``, so their scale does not matter) and, for semantic
+        masks, the mask teacher's attention ``[B, T, N_f]``."""
         attention = None
         if self.mask_teacher is not None:
             attention = self.mask_teacher(
-                inputs, return_pooled=False).attention  # [B, T, N_f]
-        masks = self.generate_masks(inputs, attention)
-        num_cls = self.backbone.num_cls_tokens
-        losses = dict()
-        for i, mask in enumerate(masks):
-            suffix = f'_{i}' if len(masks) > 1 else ''
-            tokens = self.backbone(inputs, visible_indices=mask.visible)
-            z = self.predictor(tokens, mask.visible, mask.masked,
-                               grid_size=self.token_grid(inputs),
-                               masked_only=True)  # [B, M, D]
-            losses[f'loss_latent{suffix}'] = self.head.loss(
-                z, gather_tokens(target, mask.masked))
-            if self.visible_align_head is not None:
-                losses[f'loss_visible_align{suffix}'] = \
-                    self.visible_align_head.loss(
-                        tokens[:, num_cls:],
-                        gather_tokens(target, mask.visible))
-            if self.pixel_head is not None:
-                pixels = self.pixel_targets(inputs, mask.masked)
-                for name, value in self.pixel_head.loss(
-                        z.flatten(0, 1), pixels.flatten(0, 1)).items():
-                    losses[name + suffix] = value
+                inputs, return_pooled=False).attention
+        return self.teacher.targets(inputs), attention
+
+    def mask_losses(self, inputs: Tensor, target: Tensor,
+                    mask: MaskIndices) -> Dict[str, Tensor]:
+        """The losses of one mask: the predicted latents of the masked tokens
+        (``loss_latent``), and, as configured, the visible tokens' alignment
+        (``loss_visible_align``) and the masked pixels (``loss_pixel``)."""
+        tokens = self.backbone(inputs, visible_indices=mask.visible)
+        z = self.predict_masked(tokens, mask, inputs)  # [B, M, D]
+        losses = dict(
+            loss_latent=self.head.loss(z, gather_tokens(target, mask.masked)))
+        if self.visible_align_head is not None:
+            losses['loss_visible_align'] = self.visible_align_head.loss(
+                tokens[:, self.backbone.num_cls_tokens:],
+                gather_tokens(target, mask.visible))
+        if self.pixel_head is not None:
+            losses['loss_pixel'] = self.pixel_loss(z, inputs, mask.masked)
         return losses
 
     def predict(self, inputs: Tensor, data_samples: Optional[list] = None):

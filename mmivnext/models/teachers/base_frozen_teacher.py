@@ -1,33 +1,8 @@
 """What makes a teacher frozen for real, shared by every teacher."""
-from typing import Iterator, Tuple, Union
+from typing import Iterator, Tuple
 
-import torch
 from mmengine.model import BaseModule
-from torch import nn
-
-#: The weight dtypes a teacher accepts by name.
-TEACHER_DTYPES = {
-    'float32': torch.float32,
-    'float16': torch.float16,
-    'bfloat16': torch.bfloat16,
-}
-
-
-def parse_teacher_dtype(dtype: Union[str, torch.dtype, None]) -> torch.dtype:
-    """``dtype`` as a ``torch.dtype`` (None is float32), or a ValueError naming
-    it. Frozen teachers run without grads, so their weights can live in
-    bfloat16 on GPUs: half the memory and no per-call casts under autocast."""
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, str):
-        if dtype not in TEACHER_DTYPES:
-            raise ValueError(f'dtype must be one of {sorted(TEACHER_DTYPES)}, '
-                             f'got {dtype!r}')
-        return TEACHER_DTYPES[dtype]
-    if dtype not in TEACHER_DTYPES.values():
-        raise ValueError(f'dtype must be one of {sorted(TEACHER_DTYPES)}, '
-                         f'got {dtype!r}')
-    return dtype
+from torch import Tensor, nn
 
 
 class BaseFrozenTeacher(BaseModule):
@@ -77,6 +52,23 @@ class BaseFrozenTeacher(BaseModule):
     def held_models(self) -> Iterator[nn.Module]:
         """The models given to :meth:`hold`."""
         return (getattr(self, name) for name in self._held_names)
+
+    def targets(self, inputs: Tensor) -> Tensor:
+        """The teacher's latent targets of every student token.
+
+        Every teacher gives them the same way, so that an algorithm compares
+        its predictions with any teacher's.
+
+        Args:
+            inputs (Tensor): ``[B, C, T, H, W]`` clips, normalised as for the
+                student.
+
+        Returns:
+            Tensor: float32 ``[B, N, C_t]``, one token per student token in
+            flattened ``(t, h, w)`` order.
+        """
+        raise NotImplementedError(
+            f'{type(self).__name__} gives no latent targets.')
 
     def train(self, mode: bool = True) -> 'BaseFrozenTeacher':
         """Stay in eval mode: the teacher is frozen, ``mode`` is ignored."""

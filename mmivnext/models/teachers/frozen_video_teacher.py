@@ -18,8 +18,10 @@ from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
 from mmivnext.utils.checkpoint_io import load_checkpoint_file
+from mmivnext.utils.encoder_loading import check_exported_architecture
 from ..backbones import VisionTransformer3D
-from .base_frozen_teacher import BaseFrozenTeacher, parse_teacher_dtype
+from ..utils.dtypes import parse_teacher_dtype
+from .base_frozen_teacher import BaseFrozenTeacher
 
 #: Backbone options the teacher sets: the last layer's tokens, cls first.
 _FORCED_BACKBONE_OPTIONS = dict(out_type='raw', out_indices=-1)
@@ -150,7 +152,7 @@ class FrozenVideoTeacher(BaseFrozenTeacher):
             raise TypeError(f'FrozenVideoTeacher needs a VisionTransformer3D '
                             f'backbone, got {type(encoder).__name__}')
         # An exported encoder's JSON must agree with `backbone` (sizes aside).
-        encoder.check_exported_architecture(checkpoint)
+        check_exported_architecture(encoder, checkpoint)
         self._load_strict(encoder, read_encoder_state_dict(checkpoint, prefix),
                           source=checkpoint)
         self.hold('encoder', encoder.to(dtype))
@@ -230,6 +232,10 @@ class FrozenVideoTeacher(BaseFrozenTeacher):
         tokens = self.encoder(inputs)  # [B, num_cls + N, C]
         tokens = tokens[:, self.encoder.num_cls_tokens:].float()  # [B, N, C]
         return F.normalize(tokens, dim=-1) if self.normalize else tokens
+
+    def targets(self, inputs: Tensor) -> Tensor:
+        """:meth:`forward`: the (normalised) last-layer patch tokens."""
+        return self(inputs)
 
     # ------------------------------------------------------------------- EMA
     @torch.no_grad()

@@ -61,7 +61,8 @@ from ..utils.hf_image import (SIGLIP_MODEL_CLASSES, clips_to_model_images,
                               load_pretrained_strict, native_image_size,
                               register_normalisation,
                               run_siglip_vision_model)
-from .base_frozen_teacher import BaseFrozenTeacher, parse_teacher_dtype
+from ..utils.dtypes import parse_teacher_dtype
+from .base_frozen_teacher import BaseFrozenTeacher
 
 
 @dataclass
@@ -308,3 +309,9 @@ class SigLIPTeacher(BaseFrozenTeacher):
             pooled=pooled,
             attention=attention,
             grid_size=(frames, height, width))
+
+    def targets(self, inputs: Tensor) -> Tensor:
+        """The last of :attr:`layers`, ``[B, T * N_t, C_t]`` (one frame per
+        student temporal token, the teacher's grid = the student's)."""
+        out = self(inputs, return_pooled=False, return_attention=False)
+        return out.hidden_states[-1].flatten(1, 2)

@@ -9,20 +9,20 @@ the boxes of two tensors of the same shape element by element (box ``i`` of
 IoU is unchanged when both boxes are scaled by the same factors along x and
 y, so it can be computed on boxes normalised by the frame size.
 """
-import torch
 from torch import Tensor
+from torchvision.ops import box_convert
 
 
 def box_cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
-    """``(cx, cy, w, h)`` -> ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)``."""
-    cx, cy, w, h = boxes.unbind(-1)
-    return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
+    """``(cx, cy, w, h)`` -> ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)``
+    (torchvision's :func:`~torchvision.ops.box_convert`)."""
+    return box_convert(boxes, 'cxcywh', 'xyxy')
 
 
 def box_xyxy_to_cxcywh(boxes: Tensor) -> Tensor:
-    """``(x1, y1, x2, y2)`` -> ``((x1 + x2)/2, (y1 + y2)/2, x2 - x1, y2 - y1)``."""
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    return torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], -1)
+    """``(x1, y1, x2, y2)`` -> ``((x1 + x2)/2, (y1 + y2)/2, x2 - x1, y2 - y1)``
+    (torchvision's :func:`~torchvision.ops.box_convert`)."""
+    return box_convert(boxes, 'xyxy', 'cxcywh')
 
 
 def _check_pair(a: Tensor, b: Tensor) -> None:

@@ -1,4 +1,5 @@
-"""3D sine-cosine position embeddings, and resizing them to another token grid.
+"""Position embeddings of token grids: the tables, resizing them to another grid,
+and the position-embedding schemes of the video encoder with their load hooks.
 
 Token order: a ``(T, H, W)`` grid is flattened with ``w`` fastest, i.e. token
 ``n = (t * H + h) * W + w``. Extra tokens (cls tokens) come first.
@@ -12,6 +13,38 @@ each part being a 1-D embedding ``[sin(p * omega), cos(p * omega)]`` of the
 position ``p`` along that axis, with ``omega_i = temperature ** (-i / (D / 2))``
 for a part of width ``D``. (The column index ``w`` precedes the row index ``h``,
 as in MAE's 2-D embedding, whose ``meshgrid`` puts ``w`` first.)
+
+Schemes (``pos_embed_type``, :data:`POS_EMBED_TYPES`)
+-----------------------------------------------------
+:func:`register_pos_embed` gives a module (``VisionTransformer3D``) one of:
+
+* ``'sincos_3d'``: ``pos_embed [1, num_cls + N, C]`` whose grid rows start as
+  :func:`get_3d_sincos_pos_embed` and whose cls rows start at zero; a
+  parameter if learnable (cls rows learnable too), else a persistent buffer
+  (cls rows stay zero); the state-dict key is the same. The grid it was made
+  for is kept in the persistent int64 buffer ``pos_embed_grid = (T', H', W')``.
+  On ``load_state_dict``, :func:`pos_embed_load_pre_hook` resizes a
+  checkpoint's ``pos_embed`` of another grid (time linearly, space
+  bicubically; cls rows kept) and logs it; the checkpoint's grid is its
+  ``pos_embed_grid``, or, if it has none (e.g. a converted checkpoint),
+  inferred from the token count (:func:`infer_pos_embed_grid`). For inputs of
+  another grid the embedding is resized on the fly
+  (:func:`pos_embed_for_grid`).
+* ``'sinusoid_1d'``: the same, with VideoMAE's 1-D sinusoid table over the
+  flattened token index (:func:`get_1d_sinusoid_table`) as grid rows. When it
+  is also fixed (not learnable, as in VideoMAE v2), the table is rebuilt, not
+  interpolated, for another grid, on load
+  (:func:`rebuild_fixed_table_load_pre_hook`) and in forward, as VideoMAE v2
+  builds its table for the input size.
+* ``'rope_3d'`` (V-JEPA 2's encoders, no cls tokens): no ``pos_embed`` and
+  no ``pos_embed_grid`` at all: the attention layers rotate queries and keys
+  by each token's ``(t, h, w)`` grid position
+  (:mod:`mmivnext.models.utils.rope`), for inputs of any size.
+
+The module must have the attributes ``embed_dims``, ``grid_size`` (the
+``(T', H', W')`` grid the embedding is made for) and ``num_cls_tokens``;
+:func:`register_pos_embed` sets ``pos_embed_type`` and
+``pos_embed_learnable``.
 """
 import math
 from typing import Sequence, Tuple
@@ -19,9 +52,12 @@ from typing import Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
-from torch import Tensor
+from torch import Tensor, nn
 
 Grid = Tuple[int, int, int]
+
+#: The position-embedding schemes (module docstring).
+POS_EMBED_TYPES = ('sincos_3d', 'sinusoid_1d', 'rope_3d')
 
 
 def _as_grid(grid: Sequence[int], name: str) -> Grid:
@@ -260,3 +296,134 @@ def pos_embed_load_pre_hook(module, state_dict: dict, prefix: str,
             f'Resized {key} from the (T, H, W) token grid {src_grid} to '
             f'{tuple(module.grid_size)}.', logger='current')
     state_dict[grid_key] = module.pos_embed_grid.clone()
+
+
+# ------------------------------------------------- schemes (module docstring)
+def initial_pos_embed(pos_embed_type: str,
+                      embed_dims: int,
+                      grid_size: Sequence[int],
+                      num_extra_tokens: int = 0) -> Tensor:
+    """The initial position embedding of a scheme for a token grid.
+
+    Args:
+        pos_embed_type (str): ``'sinusoid_1d'`` for
+            :func:`get_1d_sinusoid_table`, else
+            :func:`get_3d_sincos_pos_embed`.
+        embed_dims (int): Width ``C``.
+        grid_size (Sequence[int]): ``(T, H, W)``.
+        num_extra_tokens (int): Number of zero rows prepended for extra tokens.
+            Defaults to 0.
+
+    Returns:
+        Tensor: float32 ``[1, num_extra_tokens + T * H * W, C]``.
+    """
+    if pos_embed_type == 'sinusoid_1d':
+        table = get_1d_sinusoid_table(math.prod(grid_size), embed_dims,
+                                      num_extra_tokens)
+    else:
+        table = get_3d_sincos_pos_embed(embed_dims, grid_size,
+                                        num_extra_tokens)
+    return table.unsqueeze(0)
+
+
+def is_rebuilt_pos_embed(module: nn.Module) -> bool:
+    """Whether ``module``'s position embedding is a fixed 1-D sinusoid table,
+    rebuilt rather than interpolated for another grid."""
+    return module.pos_embed_type == 'sinusoid_1d' and \
+        not module.pos_embed_learnable
+
+
+def register_pos_embed(module: nn.Module, pos_embed_type: str,
+                       learnable: bool) -> None:
+    """Give ``module`` the position embedding of a scheme (module docstring),
+    with its load hooks.
+
+    Sets ``module.pos_embed_type``, ``module.pos_embed_learnable`` and
+    ``module.pos_embed`` (None with ``'rope_3d'``, else
+    :func:`initial_pos_embed` of ``module.grid_size``) and registers
+    ``pos_embed_grid`` (not with ``'rope_3d'``) and the load-state-dict
+    pre-hooks, in this order: :func:`rebuild_fixed_table_load_pre_hook`
+    (fixed 1-D tables only), then :func:`pos_embed_load_pre_hook`, or
+    :func:`mark_init_load_pre_hook` with ``'rope_3d'``.
+
+    Args:
+        module (nn.Module): A module with ``embed_dims``, ``grid_size`` and
+            ``num_cls_tokens`` (module docstring).
+        pos_embed_type (str): One of :data:`POS_EMBED_TYPES`.
+        learnable (bool): Learnable (parameter) or fixed (buffer) embedding.
+
+    Raises:
+        ValueError: An unknown ``pos_embed_type``, or ``'rope_3d'`` with cls
+            tokens.
+    """
+    if pos_embed_type not in POS_EMBED_TYPES:
+        raise ValueError(f'pos_embed_type must be one of '
+                         f'{POS_EMBED_TYPES}, got {pos_embed_type!r}.')
+    module.pos_embed_type = pos_embed_type
+    module.pos_embed_learnable = learnable
+    if pos_embed_type == 'rope_3d':
+        if module.num_cls_tokens:
+            raise ValueError("pos_embed_type='rope_3d' needs "
+                             f'num_cls_tokens=0, got {module.num_cls_tokens}.')
+        module.pos_embed = None  # positions enter by RoPE in attention
+        module._register_load_state_dict_pre_hook(
+            mark_init_load_pre_hook, with_module=True)
+        return
+    pos_embed = initial_pos_embed(pos_embed_type, module.embed_dims,
+                                  module.grid_size,
+                                  module.num_cls_tokens)  # [1, n_cls+N, C]
+    if learnable:
+        module.pos_embed = nn.Parameter(pos_embed)
+    else:
+        module.register_buffer('pos_embed', pos_embed)
+    module.register_buffer('pos_embed_grid', torch.tensor(
+        module.grid_size, dtype=torch.int64))
+    if is_rebuilt_pos_embed(module):
+        module._register_load_state_dict_pre_hook(
+            rebuild_fixed_table_load_pre_hook, with_module=True)
+    module._register_load_state_dict_pre_hook(
+        pos_embed_load_pre_hook, with_module=True)
+
+
+def pos_embed_for_grid(module: nn.Module, grid: Grid) -> Tensor:
+    """``module``'s position embedding ``[1, num_cls + prod(grid), C]`` for
+    ``grid``: its own for its grid, else rebuilt (fixed 1-D tables) or
+    resized (:func:`resize_pos_embed_3d`)."""
+    if grid == module.grid_size:
+        return module.pos_embed
+    if is_rebuilt_pos_embed(module):
+        return initial_pos_embed(module.pos_embed_type, module.embed_dims,
+                                 grid, module.num_cls_tokens).to(
+                                     module.pos_embed)
+    return resize_pos_embed_3d(module.pos_embed, module.grid_size, grid,
+                               module.num_cls_tokens)
+
+
+def rebuild_fixed_table_load_pre_hook(module: nn.Module, state_dict: dict,
+                                      prefix: str, *args) -> None:
+    """Load-state-dict pre-hook of a fixed 1-D sinusoid table: replace a
+    checkpoint's ``pos_embed`` made for another grid by ``module``'s own
+    table (instead of the interpolation of :func:`pos_embed_load_pre_hook`)."""
+    key, grid_key = prefix + 'pos_embed', prefix + 'pos_embed_grid'
+    pos_embed = state_dict.get(key)
+    if pos_embed is None or pos_embed.dim() != 3 or \
+            pos_embed.shape[-1] != module.embed_dims:
+        return  # missing or of another width: the load reports it
+    grid = state_dict.get(grid_key)
+    if pos_embed.shape[1] == module.pos_embed.shape[1] and (
+            grid is None or grid.tolist() == list(module.grid_size)):
+        return  # made for this grid
+    state_dict[key] = module.pos_embed.detach().clone()
+    state_dict[grid_key] = module.pos_embed_grid.clone()
+    print_log(f'Rebuilt the fixed 1-D sinusoid {key} for the (T, H, W) '
+              f'token grid {tuple(module.grid_size)} instead of loading the '
+              f'one with {pos_embed.shape[1]} rows.', logger='current')
+
+
+def mark_init_load_pre_hook(module: nn.Module, state_dict: dict, prefix: str,
+                            *args) -> None:
+    """Load-state-dict pre-hook of a module without ``pos_embed`` (RoPE):
+    mark it initialised when the state dict holds any of its entries, as
+    :func:`pos_embed_load_pre_hook` does otherwise."""
+    if any(key.startswith(prefix) for key in state_dict):
+        module._is_init = True

@@ -2,35 +2,15 @@
 from collections import OrderedDict
 from typing import Optional
 
-import torch
-from timm.layers import DropPath
+# ``LayerScale`` is timm's: per-channel ``x * gamma`` (CaiT), built as
+# ``LayerScale(dim, init_values)``; ``reset_parameters()`` refills ``gamma`` with
+# ``init_values`` (timm >= 1.0.22; 1.0.21 filled ones). Checked against that
+# formula in tests/test_models/test_utils/test_library_swaps.py.
+from timm.layers import DropPath, LayerScale, Mlp
 from torch import Tensor, nn
 
 from .attention import MultiheadSelfAttention
 from .norm import NormCfg, build_norm
-
-
-class LayerScale(nn.Module):
-    """Per-channel learnable scale ``x * gamma`` (CaiT).
-
-    Args:
-        embed_dims (int): Channel count ``C``.
-        init_value (float): Initial value of every entry of ``gamma``.
-    """
-
-    def __init__(self, embed_dims: int, init_value: float) -> None:
-        super().__init__()
-        self.init_value = init_value
-        self.gamma = nn.Parameter(torch.full((embed_dims, ), init_value))
-
-    def reset_parameters(self) -> None:
-        """Refill ``gamma`` with ``init_value``."""
-        with torch.no_grad():
-            self.gamma.fill_(self.init_value)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``[..., C]`` -> ``[..., C]``."""
-        return x * self.gamma
 
 
 def mlp_decoder(in_dims: int, hidden_dims: int, out_dims: int) -> nn.Sequential:
@@ -44,32 +24,11 @@ def mlp_decoder(in_dims: int, hidden_dims: int, out_dims: int) -> nn.Sequential:
         norm=nn.LayerNorm(out_dims, eps=1e-5)))
 
 
-class MLP(nn.Module):
-    """Two-layer MLP with GELU: ``fc2(drop(gelu(fc1(x))))``, then dropout.
-
-    Args:
-        in_dims (int): Input and output width.
-        hidden_dims (int): Hidden width.
-        drop (float): Dropout after the activation and after ``fc2``.
-            Defaults to 0.
-        bias (bool): Whether the linear layers have biases. Defaults to True.
-    """
-
-    def __init__(self,
-                 in_dims: int,
-                 hidden_dims: int,
-                 drop: float = 0.,
-                 bias: bool = True) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(in_dims, hidden_dims, bias=bias)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dims, in_dims, bias=bias)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``[..., C]`` -> ``[..., C]``."""
-        x = self.drop(self.act(self.fc1(x)))  # [..., hidden]
-        return self.drop(self.fc2(x))
+#: Two-layer MLP with exact GELU, ``drop2(fc2(drop1(gelu(fc1(x)))))``: timm's
+#: ``Mlp(in_features, hidden_features, drop=0., bias=True)``; the output width
+#: is the input width. Parameters ``fc1.*``, ``fc2.*``. Checked equal to that
+#: formula in tests/test_models/test_utils/test_library_swaps.py.
+MLP = Mlp
 
 
 class TransformerEncoderLayer(nn.Module):

@@ -170,9 +170,8 @@ def test_init_weights_restores_default_unless_loaded():
 def test_initial_loss_finite():
     torch.manual_seed(0)
     head = tiny_head()
-    losses = head.loss(torch.randn(16, C), torch.rand(16, D) * 2 - 1)
-    assert set(losses) == {'loss_diffusion'}
-    loss = losses['loss_diffusion']
+    loss = head.loss(torch.randn(16, C), torch.rand(16, D) * 2 - 1)
+    assert isinstance(loss, torch.Tensor)
     assert loss.shape == () and loss.dtype == torch.float32
     # eps = 0 gives mse ~ 1; v = 0 a moderate vb term.
     assert 0.5 < loss.item() < 5
@@ -190,7 +189,7 @@ def test_loss_uses_batch_mul_and_weights():
     x_t, t, z_rep = seen[0]
     assert x_t.shape == (15, D) and torch.equal(z_rep, z.repeat(3, 1))
     out = head.loss(z, torch.randn(5, D), weights=torch.ones(5))
-    assert torch.isfinite(out['loss_diffusion'])
+    assert torch.isfinite(out)
 
 
 def test_loss_decreases_when_overfitting():
@@ -201,7 +200,7 @@ def test_loss_decreases_when_overfitting():
     opt = torch.optim.AdamW(head.parameters(), lr=2e-3, weight_decay=0.)
     history = []
     for _ in range(200):
-        loss = head.loss(z, target)['loss_diffusion']
+        loss = head.loss(z, target)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -213,13 +212,13 @@ def test_loss_decreases_when_overfitting():
 def test_sample_shape_determinism_temperature():
     head = randomise(tiny_head())
     z = torch.randn(4, C)
-    a = head.sample(z, num_steps=8, generator=torch.Generator().manual_seed(0))
-    b = head.sample(z, num_steps=8, generator=torch.Generator().manual_seed(0))
-    c = head.sample(z, num_steps=8, generator=torch.Generator().manual_seed(1))
+    a = head.predict(z, num_steps=8, generator=torch.Generator().manual_seed(0))
+    b = head.predict(z, num_steps=8, generator=torch.Generator().manual_seed(0))
+    c = head.predict(z, num_steps=8, generator=torch.Generator().manual_seed(1))
     assert a.shape == (4, D) and a.dtype == torch.float32
     assert not a.requires_grad
     assert torch.equal(a, b) and not torch.allclose(a, c)
-    cold = [head.sample(z, num_steps=8, temperature=0.,
+    cold = [head.predict(z, num_steps=8, temperature=0.,
                         generator=torch.Generator().manual_seed(s))
             for s in (0, 1)]
     assert torch.equal(cold[0], cold[1]) and not torch.allclose(cold[0], a)
@@ -228,7 +227,7 @@ def test_sample_shape_determinism_temperature():
     # float32, so the head cannot run in float64), and the first step
     # (beta = 1) scales the samples to ~1 / sqrt(abar_T) ~ 2e4: each of the 8
     # steps adds a few eps (1.2e-7) of that scale, carried on by the next.
-    lone = head.sample(z[:1].repeat(2, 1), num_steps=8, temperature=0.)[1]
+    lone = head.predict(z[:1].repeat(2, 1), num_steps=8, temperature=0.)[1]
     scale = float(cold[0][0].abs().max())
     assert_close(lone, cold[0][0], rtol=0, atol=1e-5 * scale)
 
@@ -260,11 +259,11 @@ def test_sample_reconstructs_conditioned_targets():
                           torch.linspace(0.6, -0.6, D)])
     opt = torch.optim.AdamW(head.parameters(), lr=2e-3, weight_decay=0.)
     for _ in range(300):
-        loss = head.loss(z, target)['loss_diffusion']
+        loss = head.loss(z, target)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    samples = head.sample(z.repeat_interleave(8, 0), num_steps=50,
+    samples = head.predict(z.repeat_interleave(8, 0), num_steps=50,
                           generator=torch.Generator().manual_seed(0))
     samples = samples.view(2, 8, D)
     err = (samples - target[:, None]).abs()  # [2, 8, D]
@@ -273,7 +272,7 @@ def test_sample_reconstructs_conditioned_targets():
     # Each sample is much nearer its own target than the other one.
     other = (samples - target.flip(0)[:, None]).abs().mean(-1)
     assert bool((err.mean(-1) < 0.25 * other).all())
-    cold = head.sample(z, num_steps=50, temperature=0.)
+    cold = head.predict(z, num_steps=50, temperature=0.)
     assert float((cold - target).abs().max()) < 0.15
 
 
@@ -282,18 +281,18 @@ def test_bf16_autocast_keeps_float32_math():
     head = randomise(tiny_head())
     z, target = torch.randn(6, C), torch.randn(6, D)
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        loss = head.loss(z.bfloat16(), target.bfloat16())['loss_diffusion']
-        sample = head.sample(z, num_steps=5)
+        loss = head.loss(z.bfloat16(), target.bfloat16())
+        sample = head.predict(z, num_steps=5)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert sample.dtype == torch.float32 and torch.isfinite(sample).all()
 
 
 def test_empty_batch():
     head = tiny_head()
-    loss = head.loss(torch.zeros(0, C), torch.zeros(0, D))['loss_diffusion']
+    loss = head.loss(torch.zeros(0, C), torch.zeros(0, D))
     loss.backward()
     assert loss.item() == 0
-    assert head.sample(torch.zeros(0, C), num_steps=3).shape == (0, D)
+    assert head.predict(torch.zeros(0, C), num_steps=3).shape == (0, D)
 
 
 def test_bad_inputs():
@@ -307,7 +306,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match='weights'):
         head.loss(torch.zeros(3, C), torch.zeros(3, D), torch.ones(3, 1))
     with pytest.raises(ValueError, match='cond_dims'):
-        head.sample(torch.zeros(3, 1, C))
+        head.predict(torch.zeros(3, 1, C))
     with pytest.raises(ValueError, match='x_t'):
         head(torch.zeros(3, D + 1), torch.zeros(3, dtype=torch.long),
              torch.zeros(3, C))

@@ -17,13 +17,13 @@ def test_loss_and_predict(cls, cfg):
     torch.manual_seed(0)
     head = cls(target_dims=D, cond_dims=C, **cfg)
     z, target = torch.randn(5, C), torch.randn(5, D)
-    losses = head.loss(z, target)
-    assert set(losses) == {'loss_pixel'}
+    loss = head.loss(z, target)
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0
     pred = head(z)
     assert pred.shape == (5, D)
-    assert_close(losses['loss_pixel'], ((pred - target)**2).mean())
+    assert_close(loss, ((pred - target)**2).mean())
     w = torch.tensor([0., 0., 1., 0., 0.])
-    assert_close(head.loss(z, target, w)['loss_pixel'],
+    assert_close(head.loss(z, target, w),
                  ((pred[2] - target[2])**2).mean())
     out = head.predict(z)
     assert out.shape == (5, D) and out.dtype == torch.float32
@@ -31,7 +31,9 @@ def test_loss_and_predict(cls, cfg):
     assert_close(out, pred.detach())
     with torch.autocast('cpu', dtype=torch.bfloat16):
         assert head.predict(z).dtype == torch.float32
-        assert head.loss(z, target)['loss_pixel'].dtype == torch.float32
+        assert head.loss(z, target).dtype == torch.float32
+    with pytest.raises(ValueError, match='regresses its pixels'):
+        head.predict(z, num_steps=10)
     with pytest.raises(ValueError, match='cond_dims'):
         head.loss(torch.zeros(5, C + 1), target)
     with pytest.raises(ValueError, match='target_dims'):
@@ -62,7 +64,7 @@ def test_registry_init_and_loss_weight():
     bound = (6 / (C + 16))**0.5
     assert float(first.weight.detach().abs().max()) <= bound
     assert float(first.weight.detach().std()) > 0.2 * bound
-    loss = head.loss(torch.randn(3, C), torch.randn(3, D))['loss_pixel']
+    loss = head.loss(torch.randn(3, C), torch.randn(3, D))
     assert loss.item() == 0
 
 
@@ -72,7 +74,7 @@ def test_overfit_quickly():
     z, target = torch.randn(4, C), torch.randn(4, D)
     opt = torch.optim.Adam(head.parameters(), lr=0.05)
     for _ in range(100):
-        loss = head.loss(z, target)['loss_pixel']
+        loss = head.loss(z, target)
         opt.zero_grad()
         loss.backward()
         opt.step()

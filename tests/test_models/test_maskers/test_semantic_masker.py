@@ -11,6 +11,16 @@ def attention(batch=3, frames=4, tokens=16, seed=0):
     return torch.rand(batch, frames, tokens, generator=gen).softmax(-1)
 
 
+def draw(masker, attn, **kwargs):
+    """The single mask of ``attn [B, T, n * n]`` on the ``(T, n, n)`` grid."""
+    batch, frames, tokens = attn.shape
+    side = int(tokens**0.5)
+    masks = masker(batch, (frames, side, tokens // side), attention=attn,
+                   **kwargs)
+    assert isinstance(masks, list) and len(masks) == 1
+    return masks[0]
+
+
 def per_frame(visible, frames, tokens):
     """``[B, T, K_f]`` in-frame positions of flat visible indices (checks
     that every frame has K_f of them)."""
@@ -23,14 +33,14 @@ def per_frame(visible, frames, tokens):
 @pytest.mark.parametrize('mode', ['sample', 'topk'])
 def test_exact_count_per_frame_sorted_disjoint_covering(mode, check_mask):
     masker = SemanticMasker(mask_ratio=0.75, mode=mode)
-    mask = masker(attention(), grid_size=(4, 4, 4))
+    mask = draw(masker, attention())
     check_mask(mask, 3, 64, 16)  # 16 - int(16 * 0.75) = 4 per frame
     assert per_frame(mask.visible, 4, 16).shape == (3, 4, 4)
 
 
 def test_topk_keeps_the_highest_attention():
     attn = attention()
-    mask = SemanticMasker(mask_ratio=0.75, mode='topk')(attn)
+    mask = draw(SemanticMasker(mask_ratio=0.75, mode='topk'), attn)
     chosen = per_frame(mask.visible, 4, 16)
     expected = attn.topk(4, dim=-1).indices.sort(-1).values
     assert torch.equal(chosen, expected)
@@ -40,8 +50,8 @@ def test_sample_frequency_proportional_to_attention():
     """One draw per frame: token i is kept with probability p_i."""
     probs = torch.tensor([0.1, 0.2, 0.3, 0.4])
     attn = probs.expand(1, 4000, 4)
-    mask = SemanticMasker(mask_ratio=0.75)(
-        attn, generator=torch.Generator().manual_seed(0))
+    mask = draw(SemanticMasker(mask_ratio=0.75), attn,
+                generator=torch.Generator().manual_seed(0))
     freq = torch.bincount(mask.visible.flatten() % 4, minlength=4) / 4000
     torch.testing.assert_close(freq, probs, atol=0.03, rtol=0)
 
@@ -51,8 +61,8 @@ def test_sample_is_without_replacement_draw_by_draw():
     probs = torch.tensor([0.05, 0.15, 0.3, 0.5])
     pair = probs[:, None] * probs[None] / (1 - probs[:, None])  # j then i
     expected = probs + pair.sum(0) - pair.diagonal()
-    mask = SemanticMasker(mask_ratio=0.5)(
-        probs.expand(1, 4000, 4), generator=torch.Generator().manual_seed(0))
+    mask = draw(SemanticMasker(mask_ratio=0.5), probs.expand(1, 4000, 4),
+                generator=torch.Generator().manual_seed(0))
     freq = torch.bincount(mask.visible.flatten() % 4, minlength=4) / 4000
     torch.testing.assert_close(freq, expected, atol=0.03, rtol=0)
 
@@ -61,37 +71,55 @@ def test_sample_reproducible_with_generator():
     masker = SemanticMasker()
     attn = attention(tokens=25)
 
-    def draw(seed):
-        return masker(attn, generator=torch.Generator().manual_seed(seed))
+    def visible(seed):
+        return draw(masker, attn,
+                    generator=torch.Generator().manual_seed(seed)).visible
 
-    assert torch.equal(draw(1).visible, draw(1).visible)
-    assert not torch.equal(draw(1).visible, draw(2).visible)
+    assert torch.equal(visible(1), visible(1))
+    assert not torch.equal(visible(1), visible(2))
 
 
 def test_sample_survives_zero_weights(check_mask):
     """bf16 attention may underflow to zero on more tokens than are masked."""
     attn = torch.zeros(2, 3, 16)
     attn[:, 1:, 0] = 1.0  # frame 0: all zero; frames 1, 2: one token
-    mask = SemanticMasker(mask_ratio=0.75)(attn)
+    mask = draw(SemanticMasker(mask_ratio=0.75), attn)
     check_mask(mask, 2, 48, 12)
     assert (per_frame(mask.visible, 3, 16)[:, 1:, 0] == 0).all()
 
 
 @pytest.mark.parametrize('bad,match', [
-    (torch.rand(2, 16), r'\[B, T, H \* W\]'),
+    (torch.rand(2, 16), 'does not match'),
+    (torch.rand(3, 4, 16), 'does not match the batch size 2'),
     (-torch.rand(2, 4, 16), 'non-negative'),
     (torch.full((2, 4, 16), float('nan')), 'non-negative'),
     (torch.full((2, 4, 16), float('inf')), 'non-negative'),
 ])
 def test_bad_attention(bad, match):
     with pytest.raises(ValueError, match=match):
-        SemanticMasker()(bad)
+        SemanticMasker()(2, (4, 4, 4), attention=bad)
 
 
-@pytest.mark.parametrize('grid', [(3, 4, 4), (4, 4, 5), (4, 16)])
-def test_grid_mismatch(grid):
-    with pytest.raises(ValueError, match='does not match the token grid'):
-        SemanticMasker()(attention(), grid_size=grid)
+@pytest.mark.parametrize('grid,match', [
+    ((3, 4, 4), 'does not match the batch size 3 and token grid'),
+    ((4, 4, 5), 'does not match the batch size 3 and token grid'),
+    ((4, 16), 'grid_size'),
+])
+def test_grid_mismatch(grid, match):
+    with pytest.raises(ValueError, match=match):
+        SemanticMasker()(3, grid, attention=attention())
+
+
+def test_needs_attention():
+    masker = SemanticMasker()
+    assert masker.needs_attention
+    with pytest.raises(ValueError, match='pass attention'):
+        masker(3, (4, 4, 4))
+
+
+def test_indices_on_the_requested_device():
+    mask = draw(SemanticMasker(), attention(), device='meta')
+    assert mask.visible.device.type == 'meta'
 
 
 def test_bad_arguments():
@@ -101,7 +129,7 @@ def test_bad_arguments():
         SemanticMasker(mask_ratio=1.0)
     # 16 - int(16 * 0.05) = 16 visible: none masked.
     with pytest.raises(ValueError, match='leaves 16 visible'):
-        SemanticMasker(mask_ratio=0.05)(attention())
+        draw(SemanticMasker(mask_ratio=0.05), attention())
 
 
 def test_build_from_registry():

@@ -17,7 +17,7 @@ DEMO_CONFIG = osp.join(
 def test_loss_names_and_gradients(tiny_checkpoints):
     model = build(tiny_model_cfg(tiny_checkpoints))
     losses = model.loss(clips())
-    assert set(losses) == {'loss_diffusion', 'loss_align',
+    assert set(losses) == {'loss_pixel', 'loss_align',
                            'loss_align_global'}
     total = sum(losses.values())
     assert torch.isfinite(total)
@@ -58,15 +58,13 @@ def test_table1_variants_build_and_train(tiny_checkpoints):
         'pixel baseline': dict(
             teacher=None, align_head=None, global_align_head=None,
             masker=dict(type='RandomMasker', mask_ratio=0.5),
-            pixel_head=dict(type='LinearPixelHead', target_dims=588,
-                            cond_dims=32)),
+            pixel_head=dict(type='LinearPixelHead')),
         'align only': dict(predictor=None, pixel_head=None),
         'mlp head': dict(pixel_head=dict(type='MLPPixelHead',
-                                         target_dims=588, cond_dims=32,
                                          hidden_dims=64)),
         'vit predictor': dict(predictor=dict(
-            type='VisionTransformerPredictor', in_dims=64,
-            grid_size=(4, 2, 2), embed_dims=32, num_layers=2, num_heads=2)),
+            type='VisionTransformerPredictor', embed_dims=48, num_layers=2,
+            num_heads=2)),
         'topk mask': dict(masker=dict(type='SemanticMasker', mask_ratio=0.5,
                                       mode='topk')),
         'multi-block': dict(masker=dict(type='MultiBlockMasker')),
@@ -75,11 +73,11 @@ def test_table1_variants_build_and_train(tiny_checkpoints):
         'pixel baseline': {'loss_pixel'},
         'align only': {'loss_align', 'loss_align_global'},
         'mlp head': {'loss_pixel', 'loss_align', 'loss_align_global'},
-        'vit predictor': {'loss_diffusion', 'loss_align', 'loss_align_global'},
-        'topk mask': {'loss_diffusion', 'loss_align', 'loss_align_global'},
+        'vit predictor': {'loss_pixel', 'loss_align', 'loss_align_global'},
+        'topk mask': {'loss_pixel', 'loss_align', 'loss_align_global'},
         # One student pass per mask config (Table 4 "Stage-1 Multi-block").
         'multi-block': {f'{name}_{i}' for i in (0, 1) for name in (
-            'loss_diffusion', 'loss_align', 'loss_align_global')},
+            'loss_pixel', 'loss_align', 'loss_align_global')},
     }
     for name, override in variants.items():
         cfg = dict(base, **override)
@@ -98,8 +96,46 @@ def test_invalid_combinations_are_refused(tiny_checkpoints):
         build(dict(base, pixel_head=None))
     with pytest.raises(ValueError, match='aligns 3 layers'):
         build(dict(base, align_head=dict(type='TokenAlignmentHead',
-                                         in_dims=64, out_dims=32,
-                                         grid_size=(4, 2, 2), num_layers=3)))
+                                         num_layers=3)))
+
+
+def test_sizes_come_from_the_built_parts(tiny_checkpoints):
+    """Widths, grid and cls tokens are the backbone's, teacher's (32) and
+    predictor's (32, or a ViT predictor's 48): one place to change."""
+    base = tiny_model_cfg(tiny_checkpoints)
+    model = build(base)
+    assert (model.predictor.in_dims, model.predictor.grid_size,
+            model.predictor.num_cls_tokens) == (64, (4, 2, 2), 4)
+    assert (model.pixel_head.target_dims, model.pixel_head.cond_dims) == \
+        (3 * 14 * 14, 32)
+    assert (model.align_head.in_dims, model.align_head.out_dims,
+            model.align_head.grid_size) == (64, 32, (4, 2, 2))
+    assert (model.global_align_head.in_dims,
+            model.global_align_head.out_dims) == (32, 32)
+    # Another clip size and width: the config changes the backbone only.
+    bigger = build(dict(base, backbone=dict(
+        base['backbone'], img_size=42, num_frames=2,
+        arch=dict(embed_dims=96, num_layers=2, num_heads=2,
+                  feedforward_channels=128)),
+        teacher=dict(base['teacher'], image_size=48),
+        masker=dict(type='RandomMasker', mask_ratio=0.5)))
+    assert (bigger.predictor.in_dims, bigger.predictor.grid_size) == \
+        (96, (2, 3, 3))
+    assert bigger.align_head.grid_size == (2, 3, 3)
+    losses = bigger.loss(torch.randn(2, 3, 2, 42, 42))
+    assert all(torch.isfinite(v) for v in losses.values())
+    vit = build(dict(base, predictor=dict(
+        type='VisionTransformerPredictor', embed_dims=48, num_layers=1,
+        num_heads=2)))
+    assert vit.pixel_head.cond_dims == 48
+    # A size that a config gives must agree, and the error names it.
+    with pytest.raises(ValueError, match=r'align_head\.out_dims=16 '
+                       r'disagrees.*give 32'):
+        build(dict(base, align_head=dict(type='TokenAlignmentHead',
+                                         num_layers=2, out_dims=16)))
+    agreeing = build(dict(base, pixel_head=dict(
+        type='DiffMLPHead', width=64, depth=1, target_dims=588)))
+    assert agreeing.pixel_head.target_dims == 588
 
 
 def test_pixel_targets_are_channel_major_patches(tiny_checkpoints):

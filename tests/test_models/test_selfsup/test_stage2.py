@@ -81,7 +81,7 @@ def test_init_loads_the_8_frame_stage1_for_16_frame_clips(stage1):
         student = model.backbone(x)[:, 4:]
     torch.testing.assert_close(
         torch.nn.functional.normalize(student, dim=-1),
-        model.teacher_targets(x))
+        model.teacher.targets(x))
 
 
 def test_losses_per_mask_config(stage1):
