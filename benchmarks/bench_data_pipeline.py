@@ -5,7 +5,7 @@ The pipeline is the ``train_pipeline`` of a dataset base config (default
 sampling, multi-scale crop, resize to 224 px, flip, NCTHW, pack), loaded with
 MMEngine's ``Config``, with its ``UnlabeledVideoDataset`` settings. The videos
 are the synthetic demo set (moving shapes, ``mp4v``), written into a temporary
-folder by :func:`mmivnext.datasets.demo_videos.make_demo_videos` (the function
+folder by :func:`mmivnext.testing.demo_videos.make_demo_videos` (the function
 behind ``tools/data/make_demo_videos.py``) at ``--video-size`` pixels, or read
 from ``--video-dir``.
 
@@ -333,7 +333,7 @@ def main(argv: Optional[Sequence[str]] = None
 
     with tempfile.TemporaryDirectory(prefix='bench_videos_') as tmp:
         if args.video_dir is None:
-            from mmivnext.datasets.demo_videos import make_demo_videos
+            from mmivnext.testing.demo_videos import make_demo_videos
             start = time.perf_counter()
             paths = make_demo_videos(
                 tmp, num_train=args.num_videos, num_val=0,

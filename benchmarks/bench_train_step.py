@@ -50,18 +50,17 @@ from common import (add_common_args, environment, format_table,  # noqa: E402
 
 from mmivnext.models.maskers import MaskIndices  # noqa: E402
 from mmivnext.registry import MODELS  # noqa: E402
+from mmivnext.testing import (make_demo_models,  # noqa: E402
+                              save_tiny_modernbert, save_tiny_siglip)
 from mmivnext.utils import flops  # noqa: E402
-from mmivnext.utils.demo_models import (make_demo_models,  # noqa: E402
-                                        save_tiny_modernbert,
-                                        save_tiny_siglip)
 from mmivnext.utils.step_profiler import StepProfiler  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = {
     (1, 'tiny'): 'configs/ivnext/demo/'
-    'stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py',
+    'ivnext-stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py',
     (2, 'tiny'): 'configs/ivnext/demo/'
-    'stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py',
+    'ivnext-stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py',
     (1, 'base'): 'configs/ivnext/stage1_vitb.py',
     (2, 'base'): 'configs/ivnext/stage2_vitb.py',
     (1, 'large'): 'configs/ivnext/stage1_vitl.py',

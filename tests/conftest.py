@@ -3,8 +3,8 @@ import pytest
 from mmengine.registry import DefaultScope
 
 import mmivnext  # noqa: F401  (applies the upstream fixes first)
-from mmivnext.datasets.demo_videos import make_demo_videos
-from mmivnext.utils.demo_models import save_tiny_modernbert, save_tiny_siglip
+from mmivnext.testing import make_demo_videos
+from mmivnext.testing.tiny_stage1 import save_tiny_stage1_checkpoints
 
 #: Arguments of the session's demo set: small enough to write in well under a
 #: second, large enough for one video per class in the train split.
@@ -63,13 +63,8 @@ def _restore_default_scope():
 
 @pytest.fixture(scope='module')
 def tiny_checkpoints(tmp_path_factory):
-    """A tiny SigLIP teacher (width 32, 32 px) and ModernBERT (width 32,
-    local window 8), saved as transformers models: ``dict(teacher=dir,
-    predictor=dir)``, for ``stage1_helpers.tiny_model_cfg``."""
-    root = tmp_path_factory.mktemp('stage1_models')
-    return dict(
-        teacher=save_tiny_siglip(str(root / 'siglip'), hidden_size=32,
-                                 num_heads=2, image_size=32),
-        predictor=save_tiny_modernbert(str(root / 'modernbert'),
-                                       hidden_size=32, num_heads=2,
-                                       local_attention=8))
+    """The tiny teacher and predictor of
+    :func:`~mmivnext.testing.tiny_stage1.save_tiny_stage1_checkpoints`, written
+    once per module: ``dict(teacher=dir, predictor=dir)``."""
+    return save_tiny_stage1_checkpoints(
+        str(tmp_path_factory.mktemp('stage1_models')))

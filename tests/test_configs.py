@@ -24,6 +24,15 @@ def load(relative):
     return Config.fromfile(osp.join(ROOT, 'configs', relative))
 
 
+def ablation(stage, variant, frames=8):
+    """A config of configs/ivnext/ablations/: ``variant`` of the Stage-1 or
+    Stage-2 ablation setting (``'ablation'`` is the setting itself), with
+    ``frames``-frame clips."""
+    return Config.fromfile(osp.join(
+        ABLATIONS, f'ivnext-stage{stage}-{variant}_vit-base-p14_32xb32-'
+        f'{frames}x1x1-30e_k710.py'))
+
+
 @pytest.mark.parametrize('path', CONFIGS,
                          ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_loads(path):
@@ -35,6 +44,103 @@ def test_config_loads(path):
         expected = 'mmivnext'
     assert cfg.default_scope == expected
     assert 'model' in cfg and 'train_dataloader' in cfg
+
+
+#: The four pretraining recipes users run by name; every other config is
+#: named by the convention of configs/README.md.
+RECIPE_NAMES = ('ivnext/stage1_vitb.py', 'ivnext/stage1_vitl.py',
+                'ivnext/stage2_vitb.py', 'ivnext/stage2_vitl.py')
+NAMED_CONFIGS = [
+    p for p in CONFIGS
+    if osp.relpath(p, osp.join(ROOT, 'configs')) not in RECIPE_NAMES
+]
+#: Algorithm tokens; a variant extends one (``ivnext-stage1-pixel-baseline``).
+ALGORITHMS = ('ivnext-stage1', 'ivnext-stage2', 'attentive-probe',
+              'depth-probe', 'box-tracking-probe', 'anticipation-probe',
+              'finetune', 'recognizer3d')
+_WORD = r'[a-z0-9]+(?:-[a-z0-9]+)*'
+#: ``{algorithm}_{backbone}_{gpus}xb{batch}-{frames}x{interval}x{clips}-
+#: {epochs}e_{data}.py``; time-based sampling writes ``{frames}f{fps}fps``.
+CONFIG_NAME = (
+    rf'(?P<algorithm>{_WORD})_'
+    rf'(?P<backbone>(?:{_WORD}-)?vit-(?:tiny|small|base|large|giant|1b)-p\d+)_'
+    r'(?P<gpus>\d+)xb(?P<batch>\d+)-'
+    r'(?:(?P<frames>\d+)x(?P<interval>\d+)x(?P<clips>\d+)'
+    r'|(?P<time_frames>\d+)f(?P<fps>\d+)fps)-'
+    r'(?P<epochs>\d+)e_'
+    rf'(?P<data>{_WORD})\.py')
+
+
+def parse_config_name(path):
+    """The parts of a config file name (``re.Match``), or None."""
+    import re
+    return re.fullmatch(CONFIG_NAME, osp.basename(path))
+
+
+def test_recipes_keep_their_names():
+    for name in RECIPE_NAMES:
+        assert osp.isfile(osp.join(ROOT, 'configs', name)), name
+    assert len(NAMED_CONFIGS) == len(CONFIGS) - len(RECIPE_NAMES)
+
+
+@pytest.mark.parametrize('path', NAMED_CONFIGS,
+                         ids=[osp.relpath(p, ROOT) for p in NAMED_CONFIGS])
+def test_config_name_follows_the_convention(path):
+    """The name parses, its algorithm is a known one (or a variant of one),
+    and its numbers are the config's own."""
+    match = parse_config_name(path)
+    assert match, f'{osp.basename(path)} breaks configs/README.md'
+    algorithm = match['algorithm']
+    assert any(algorithm == a or algorithm.startswith(a + '-')
+               for a in ALGORITHMS), algorithm
+    # Probes and fine-tuning name the encoder's source (`ivnext-vit-base-p14`),
+    # the configs that train an encoder its architecture alone.
+    trains_encoder = algorithm.startswith(('ivnext-stage', 'recognizer3d'))
+    assert match['backbone'].startswith('vit-') == trains_encoder
+
+    cfg = Config.fromfile(path)
+    loader, dataset = cfg.train_dataloader, cfg.train_dataloader.dataset
+    # Clips per GPU per step: repeated augmentation multiplies the videos.
+    batch = loader.batch_size * dataset.get('num_repeats', 1)
+    assert batch == int(match['batch'])
+    base_batch = cfg.get('auto_scale_lr', {}).get('base_batch_size')
+    if base_batch is not None:
+        assert int(match['gpus']) * batch == base_batch
+    assert cfg.train_cfg.max_epochs == int(match['epochs'])
+
+    sampling = [step for step in dataset.get('pipeline', [])
+                if step.type.split('.')[-1] == 'UniformSample']
+    if match['fps'] is not None:  # time-based sampling (EK100)
+        assert dataset.num_frames == int(match['time_frames'])
+        assert dataset.fps == float(match['fps'])
+    elif sampling:
+        assert sampling[0].clip_len == int(match['frames'])
+        assert sampling[0].get('num_clips', 1) == int(match['clips'])
+        assert int(match['interval']) == 1  # uniform over the whole video
+    else:  # window datasets (depth, tracking)
+        frames = dataset.get('clip_len', dataset.get('num_frames'))
+        assert frames == int(match['frames'])
+        assert int(match['clips']) == 1
+
+
+ALL_CONFIGS = sorted(
+    glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+
+
+@pytest.mark.parametrize('path', ALL_CONFIGS,
+                         ids=[osp.relpath(p, ROOT) for p in ALL_CONFIGS])
+def test_base_references_resolve(path):
+    """Every ``_base_`` entry names an existing file (the configs outside
+    ``_base_/`` also load whole in test_config_loads)."""
+    import ast
+    tree = ast.parse(open(path, encoding='utf-8').read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                getattr(t, 'id', None) == '_base_' for t in node.targets):
+            value = ast.literal_eval(node.value)
+            for base in [value] if isinstance(value, str) else value:
+                target = osp.normpath(osp.join(osp.dirname(path), base))
+                assert osp.isfile(target), f'{path}: {base}'
 
 
 def test_stage1_vitb_structure():
@@ -77,7 +183,7 @@ def test_stage1_vitl_changes_only_the_encoder():
          and m.pixel_head.type == 'LinearPixelHead'),
         ('align-only', lambda m: m.predictor is None and m.pixel_head is None
          and m.align_head is not None),
-        ('pixel-align_linear-head', lambda m: m.pixel_head.type ==
+        ('pixel-align-linear-head', lambda m: m.pixel_head.type ==
          'LinearPixelHead' and m.predictor.init == 'none'),
         ('predictor-no-init', lambda m: m.pixel_head.type == 'DiffMLPHead' and
          m.predictor.init == 'none'),
@@ -97,7 +203,7 @@ def test_stage1_vitl_changes_only_the_encoder():
         ('multi-block-mask', lambda m: m.masker.type == 'MultiBlockMasker'),
     ])
 def test_table1_ablation(name, check):
-    cfg = Config.fromfile(osp.join(ABLATIONS, f'stage1_vitb_{name}.py'))
+    cfg = ablation(1, name)
     assert check(cfg.model), name
     # The ablation setting: 8-frame clips (16-frame position-embedding
     # tables, as the authors' code), SigLIP2-Large, 30 epochs.
@@ -148,23 +254,26 @@ def test_stage2_vitl():
          'FrozenVideoTeacher' and c.model.teacher.prefix == ''),
         ('visible-align', lambda c: c.model.visible_align_head is not None),
         ('pixel-loss', lambda c: c.model.pixel_head.type == 'DiffMLPHead'),
-        ('ablation-f16', lambda c: c.model.masker.mask_cfgs[0].max_visible
-         == 800 and c.train_dataloader.dataset.pipeline[1].clip_len == 16),
-        ('ablation-f32', lambda c: c.model.masker.mask_cfgs[1].max_visible
-         == 1600 and c.train_dataloader.dataset.pipeline[1].clip_len == 32),
+        pytest.param(
+            ('ablation', 16), lambda c: c.model.masker.mask_cfgs[0].max_visible
+            == 800 and c.train_dataloader.dataset.pipeline[1].clip_len == 16,
+            id='ablation-16x1x1'),
+        pytest.param(
+            ('ablation', 32), lambda c: c.model.masker.mask_cfgs[1].max_visible
+            == 1600 and c.train_dataloader.dataset.pipeline[1].clip_len == 32,
+            id='ablation-32x1x1'),
         ('semantic-mask', lambda c: c.model.masker.type == 'SemanticMasker'
          and c.model.mask_teacher.type == 'SigLIPTeacher'),
     ])
 def test_table3_table4_stage2_ablation(name, check):
-    cfg = Config.fromfile(osp.join(ABLATIONS, f'stage2_vitb_{name}.py'))
+    cfg = ablation(2, *name) if isinstance(name, tuple) else ablation(2, name)
     assert check(cfg), name
     assert cfg.train_cfg.max_epochs == 30
 
 
 @pytest.mark.parametrize('frames', [16, 32])
 def test_table4_stage1_frame_counts(frames):
-    cfg = Config.fromfile(
-        osp.join(ABLATIONS, f'stage1_vitb_ablation-f{frames}.py'))
+    cfg = ablation(1, 'ablation', frames)
     assert cfg.model.backbone.num_frames == 16  # the tables' frames
     assert cfg.train_dataloader.dataset.pipeline[1].clip_len == frames
 
@@ -172,13 +281,14 @@ def test_table4_stage1_frame_counts(frames):
 @pytest.mark.parametrize('name, classes', [('k400', 400), ('k700', 700),
                                            ('ssv2', 174), ('coin', 180),
                                            ('mit', 339)])
-@pytest.mark.parametrize('size, width', [('vitb', 768), ('vitl', 1024)])
+@pytest.mark.parametrize('size, width', [('vit-base', 768),
+                                         ('vit-large', 1024)])
 def test_attentive_probe_configs(name, classes, size, width):
     cfg = load(f'probes/attentive-probe_ivnext-{size}-p14_8xb32-16x1x1-20e_'
                f'{name}.py')
     backbone, head = cfg.model.backbone, cfg.model.cls_head
     assert backbone.type == 'mmivnext.VisionTransformer3D'
-    assert backbone.frozen_stages == (12 if size == 'vitb' else 24)
+    assert backbone.frozen_stages == (12 if size == 'vit-base' else 24)
     assert backbone.init_cfg.type == 'Pretrained'
     assert (head.type, head.num_classes, head.in_channels) == (
         'mmivnext.AttentiveProbeHead', classes, width)
@@ -192,10 +302,11 @@ def test_attentive_probe_configs(name, classes, size, width):
 @pytest.mark.parametrize('name, classes, lr, epochs, flip', [
     ('20e_k400', 400, 3e-4, 20, True), ('30e_ssv2', 174, 1e-3, 30, False),
     ('20e_coin', 180, 2e-4, 20, True)])
-@pytest.mark.parametrize('size, decay', [('vitb', 0.75), ('vitl', 0.85)])
+@pytest.mark.parametrize('size, decay', [('vit-base', 0.75),
+                                         ('vit-large', 0.85)])
 def test_finetune_configs_follow_table15(name, classes, lr, epochs, flip,
                                          size, decay):
-    cfg = load(f'finetune/ivnext-{size}-p14_32xb32-16x1x1-{name}.py')
+    cfg = load(f'finetune/finetune_ivnext-{size}-p14_32xb32-16x1x1-{name}.py')
     assert cfg.optim_wrapper.optimizer.lr == lr
     assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == decay
     assert cfg.train_cfg.max_epochs == epochs

@@ -31,34 +31,44 @@ RECIPES = {
                                   teacher_layers=VITB_LAYERS, teacher_dims=1536),
     'ivnext/stage1_vitl.py': dict(S1, batch=2048, width=1024,
                                   teacher_layers=VITL_LAYERS, teacher_dims=1536),
-    'ivnext/stage1_vitb_authors-script.py': dict(
+    'ivnext/'
+    'ivnext-stage1-authors-script_vit-base-p14_64xb32-16x1x1-62e_k710.py': dict(
         S1, batch=2048, width=768, teacher_layers=VITB_LAYERS,
         teacher_dims=1536, epochs=62, warmup=7, mask_ratio=0.75, kept=64),
-    'ivnext/stage1_vitl_authors-script.py': dict(
+    'ivnext/'
+    'ivnext-stage1-authors-script_vit-large-p14_64xb32-16x1x1-62e_k710.py': dict(
         S1, batch=2048, width=1024, teacher_layers=VITL_LAYERS,
         teacher_dims=1536, epochs=62, warmup=7, mask_ratio=0.75, kept=64),
-    'ivnext/scale_out/stage1_vitl_fsdp.py': dict(
+    'ivnext/scale_out/'
+    'ivnext-stage1-fsdp_vit-large-p14_64xb32-16x1x1-50e_k710.py': dict(
         S1, batch=2048, width=1024, teacher_layers=VITL_LAYERS,
         teacher_dims=1536),
-    'ivnext/scale_out/stage1_vitl_deepspeed-zero2.py': dict(
+    'ivnext/scale_out/'
+    'ivnext-stage1-deepspeed-zero2_vit-large-p14_64xb32-16x1x1-50e_k710.py': dict(
         S1, batch=2048, width=1024, teacher_layers=VITL_LAYERS,
         teacher_dims=1536),
-    'ivnext/scale_out/stage1_vitl_deepspeed-zero3.py': dict(
+    'ivnext/scale_out/'
+    'ivnext-stage1-deepspeed-zero3_vit-large-p14_64xb32-16x1x1-50e_k710.py': dict(
         S1, batch=2048, width=1024, teacher_layers=VITL_LAYERS,
         teacher_dims=1536),
-    'ivnext/scale_out/stage1_vit1b_fsdp.py': dict(
+    'ivnext/scale_out/'
+    'ivnext-stage1-fsdp_vit-1b-p14_64xb32-16x1x1-50e_k710.py': dict(
         S1, batch=2048, width=1408, teacher_layers=VITL_LAYERS,
         teacher_dims=1536),
-    'ivnext/ablations/stage1_vitb_ablation-base.py': dict(
+    'ivnext/ablations/'
+    'ivnext-stage1-ablation_vit-base-p14_32xb32-8x1x1-30e_k710.py': dict(
         S1, batch=1024, width=768, epochs=30,
         teacher_layers=(-6, -5, -4, -3, -2, -1), teacher_dims=1024),
     'ivnext/stage2_vitb.py': dict(S2, batch=2048, width=768, frames=32),
     'ivnext/stage2_vitl.py': dict(S2, batch=1024, width=1024, frames=32),
-    'ivnext/stage2_vitb_authors-script.py': dict(
+    'ivnext/'
+    'ivnext-stage2-authors-script_vit-base-p14_64xb28-32x1x1-101e_k710.py': dict(
         S2, batch=1792, width=768, frames=32, epochs=101),
-    'ivnext/stage2_vitl_authors-script.py': dict(
+    'ivnext/'
+    'ivnext-stage2-authors-script_vit-large-p14_64xb16-32x1x1-101e_k710.py': dict(
         S2, batch=1024, width=1024, frames=32, epochs=101),
-    'ivnext/ablations/stage2_vitb_ablation-base.py': dict(
+    'ivnext/ablations/'
+    'ivnext-stage2-ablation_vit-base-p14_32xb32-8x1x1-30e_k710.py': dict(
         S2, batch=1024, width=768, frames=8, epochs=30),
 }
 
@@ -204,7 +214,7 @@ def test_stage1_rows(name):
     assert sizes_left_to_the_algorithm(
         model.predictor, 'in_dims', 'grid_size', 'num_cls_tokens'), \
         row('pos-embed-frames')
-    if 'vitl' in name:
+    if 'vitl' in name or 'vit-large' in name:
         assert model.backbone.arch == 'large', row('vitl-script-model')
     check_crop_and_resize(cfg)
 
@@ -273,7 +283,7 @@ def _authors_decays(model):
 
 
 def test_weight_decay_groups_follow_the_authors(tiny_checkpoints):
-    from stage1_helpers import build, tiny_model_cfg
+    from mmivnext.testing.tiny_stage1 import build, tiny_model_cfg
     model = build(tiny_model_cfg(tiny_checkpoints))
     cfg = load('ivnext/stage1_vitb.py')
     optim_cfg = dict(cfg.optim_wrapper.to_dict(), type='OptimWrapper')
@@ -307,8 +317,8 @@ def test_stage1_vitb_exports_the_released_layout():
     of the released revliter/internvideo_next_base_p14_res224_f16, projector
     included (both on the meta device: nothing is downloaded)."""
     from script_helpers import load_converter
-    from zoo_helpers import checkpoint_of
     from mmivnext.registry import MODELS
+    from mmivnext.testing.zoo_layouts import checkpoint_of
     cfg = load('ivnext/stage1_vitb.py')
     with torch.device('meta'), \
             DefaultScope.overwrite_default_scope('mmivnext'):

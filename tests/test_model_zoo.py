@@ -18,12 +18,12 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from safetensors.torch import load_file
-from zoo_helpers import (INTERNVIDEO2_S1_VITB, RELEASES, TINY, TINY_ARCH,
-                         checkpoint_of)
 
 import mmivnext  # noqa: F401
 from mmivnext.models.backbones import VisionTransformer3D
-from mmivnext.utils.demo_models import save_tiny_siglip
+from mmivnext.testing import save_tiny_siglip
+from mmivnext.testing.zoo_layouts import (INTERNVIDEO2_S1_VITB, RELEASES, TINY,
+                                          TINY_ARCH, checkpoint_of)
 from script_helpers import load_converter
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -35,13 +35,19 @@ ROWS = sorted(glob.glob(osp.join(ROOT, 'configs', 'probes', 'zoo', '*.py')) +
                                  '*.py')))
 #: Benchmark suffix of a row -> its protocol config (relative to configs/).
 PROTOCOLS = {
-    'k400': 'probes/attentive-probe_ivnext-vitl-p14_8xb32-16x1x1-20e_k400.py',
-    'ssv2': 'probes/attentive-probe_ivnext-vitl-p14_8xb32-16x1x1-20e_ssv2.py',
-    'kitti': 'probes/depth/depth-probe_ivnext-vitl-p14_8xb16-32x1x1-30e_'
-             'kitti.py',
-    'scannet': 'probes/depth/depth-probe_ivnext-vitl-p14_8xb32-16x1x1-30e_'
-               'scannet.py',
+    'k400':
+    'probes/attentive-probe_ivnext-vit-large-p14_8xb32-16x1x1-20e_k400.py',
+    'ssv2':
+    'probes/attentive-probe_ivnext-vit-large-p14_8xb32-16x1x1-20e_ssv2.py',
+    'kitti':
+    'probes/depth/depth-probe_ivnext-vit-large-p14_8xb16-32x1x1-30e_kitti.py',
+    'scannet':
+    'probes/depth/depth-probe_ivnext-vit-large-p14_8xb32-16x1x1-30e_scannet.py',
 }
+#: Table 3's frozen InternVideo2 target (a Stage-2 ablation).
+INTERNVIDEO2_TARGET = osp.join(
+    ROOT, 'configs', 'ivnext', 'ablations',
+    'ivnext-stage2-internvideo2-target_vit-base-p14_32xb32-8x1x1-30e_k710.py')
 #: Converter script and CLI options of each source (tiny checkpoints).
 CONVERTERS = {
     'internvideo_next': ('internvideo_next_to_mmivnext',
@@ -104,9 +110,7 @@ def test_internvideo2_target_ablation_is_the_converter_output():
     """Table 3's frozen InternVideo2 target: the teacher backbone is what
     the converter writes for InternVideo2-B/14 stage 1."""
     _, arch = converted_architecture(INTERNVIDEO2_S1_VITB)
-    cfg = Config.fromfile(osp.join(
-        ROOT, 'configs', 'ivnext', 'ablations',
-        'stage2_vitb_internvideo2-target.py'))
+    cfg = Config.fromfile(INTERNVIDEO2_TARGET)
     teacher = cfg.model.teacher
     assert teacher.checkpoint == \
         'checkpoints/internvideo2_s1_vitb14_encoder.safetensors'
@@ -278,9 +282,7 @@ def test_internvideo2_target_loads_a_converted_checkpoint(tmp_path):
     torch.save(checkpoint_of(source, sizes), src)
     script, options = CONVERTERS[source]
     load_converter(script).main([str(src), str(dst), *options])
-    cfg = Config.fromfile(osp.join(
-        ROOT, 'configs', 'ivnext', 'ablations',
-        'stage2_vitb_internvideo2-target.py')).model.teacher.to_dict()
+    cfg = Config.fromfile(INTERNVIDEO2_TARGET).model.teacher.to_dict()
     cfg.pop('type')
     cfg.update(checkpoint=str(dst))
     cfg['backbone'].update(arch=dict(TINY_ARCH), num_frames=4)

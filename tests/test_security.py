@@ -37,16 +37,17 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from internvideo_helpers import HEADS, PROJ_HEADS, SIZE, fake_training_module
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.models.teachers import FrozenVideoTeacher
 from mmivnext.registry import MODELS
+from mmivnext.testing.internvideo_reference import (HEADS, PROJ_HEADS, SIZE,
+                                                    fake_training_module)
+from mmivnext.testing.zoo_layouts import TINY, checkpoint_of
 from mmivnext.utils.checkpoint_io import (CheckpointLoadError,
                                           load_checkpoint_file)
 from mmivnext.utils.encoder_export import encoder_architecture
 from runner_helpers import RECOGNIZER, tiny_recognizer_cfg, train
 from script_helpers import load_converter, load_script
-from zoo_helpers import TINY, checkpoint_of
 
 # ------------------------------------------------------------- payloads ----
 #: The kinds of payload of :func:`plant`; the first two are pickles with code.

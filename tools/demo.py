@@ -41,10 +41,10 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-STAGE1 = 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py'
-STAGE2 = 'configs/ivnext/demo/stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py'
+STAGE1 = 'configs/ivnext/demo/ivnext-stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py'
+STAGE2 = 'configs/ivnext/demo/ivnext-stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py'
 PROBE = ('configs/probes/demo/'
-         'attentive-probe_vit-tiny-p14_1xb32-16x1x1-40e_demo-videos.py')
+         'attentive-probe_ivnext-vit-tiny-p14_1xb32-16x1x1-40e_demo-videos.py')
 #: ``Epoch(train) [epoch][iter/iters]`` lines of MMEngine's logger.
 TRAIN_PROGRESS = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 #: ``heads: ... n/total`` of ``tools/probe_sweep.py``'s bar over the runs.
@@ -324,14 +324,19 @@ def main(argv=None):
     val_videos = [osp.join(args.data_dir, v)
                   for v in read_list(osp.join(args.data_dir, 'val.txt'))]
 
-    opts1 = data_opts + model_opts1 + list(args.stage1_options)
-    times['stage1'] = Step(
-        'stage 1', [py, 'tools/train.py', args.stage1, '--work-dir',
-                    stage1_dir, '--cfg-options', *opts1], logs,
-        train_iterations(args.stage1, num_train, opts1),
-        train_progress).run()
-    with open(osp.join(stage1_dir, 'last_checkpoint')) as f:
-        stage1_ckpt = f.read().strip()
+    def train(key: str, config: str, work_dir: str, opts: list) -> str:
+        """Run ``tools/train.py`` as step ``key``; its last checkpoint."""
+        times[key] = Step(
+            key.replace('stage', 'stage '), [
+                py, 'tools/train.py', config, '--work-dir', work_dir,
+                '--cfg-options', *opts
+            ], logs, train_iterations(config, num_train, opts),
+            train_progress).run()
+        with open(osp.join(work_dir, 'last_checkpoint')) as f:
+            return f.read().strip()
+
+    stage1_ckpt = train('stage1', args.stage1, stage1_dir, data_opts +
+                        model_opts1 + list(args.stage1_options))
 
     times['reconstruction'] = Step('reconstruction', [
         py, 'tools/analysis/visualize_reconstruction.py', args.stage1,
@@ -342,16 +347,11 @@ def main(argv=None):
     times['convert'] = Step('convert', [
         py, 'tools/model_converters/stage1_to_stage2.py', stage1_ckpt,
         init], logs).run()
-    opts2 = data_opts + model_opts2 + [
-        f'model.init_checkpoint={init}', f'model.teacher.checkpoint={init}'
-    ] + list(args.stage2_options)
-    times['stage2'] = Step(
-        'stage 2', [py, 'tools/train.py', args.stage2, '--work-dir',
-                    stage2_dir, '--cfg-options', *opts2], logs,
-        train_iterations(args.stage2, num_train, opts2),
-        train_progress).run()
-    with open(osp.join(stage2_dir, 'last_checkpoint')) as f:
-        stage2_ckpt = f.read().strip()
+    stage2_ckpt = train('stage2', args.stage2, stage2_dir, data_opts +
+                        model_opts2 + [
+                            f'model.init_checkpoint={init}',
+                            f'model.teacher.checkpoint={init}'
+                        ] + list(args.stage2_options))
     times['export'] = Step('export', [
         py, 'tools/model_converters/export_encoder.py', stage2_ckpt,
         encoder], logs).run()
@@ -372,9 +372,18 @@ def main(argv=None):
 
     summary = write_summary(args, work, stage1_dir, stage2_dir, recon_json,
                             probes, times, time.time() - start,
-                            dict(stage1=stage1_ckpt, stage2_init=init,
-                                 stage2=stage2_ckpt, encoder=encoder))
+                            dict(stage1=shown_path(stage1_ckpt),
+                                 stage2_init=init,
+                                 stage2=shown_path(stage2_ckpt),
+                                 encoder=encoder))
     print(summary)
+
+
+def shown_path(path: str) -> str:
+    """``path`` relative to the working folder when it lies below it (MMEngine
+    records absolute checkpoint paths), as the other outputs are shown."""
+    rel = osp.relpath(path)
+    return path if rel.startswith('..') else rel
 
 
 def write_summary(args, work: str, stage1_dir: str, stage2_dir: str,
@@ -383,7 +392,7 @@ def write_summary(args, work: str, stage1_dir: str, stage2_dir: str,
                   checkpoints: Dict[str, str]) -> str:
     """Draw the plots and write ``summary.md`` / ``summary.json``; returns
     the Markdown printed on the terminal."""
-    from mmivnext.datasets.demo_videos import DEMO_CLASSES
+    from mmivnext.testing.demo_videos import DEMO_CLASSES
     from mmivnext.utils.checkpoint_io import atomic_write
     chance = 1 / len(DEMO_CLASSES)
     losses = {'Stage 1': loss_first_last(stage1_dir),

@@ -13,506 +13,34 @@ Examples::
     python tools/extract_features.py VIDEO_DIR OUT_DIR \\
         --image-encoder google/siglip2-large-patch16-256 --pooled --tokens
 
-**Input.** A folder, scanned recursively for video files (``--exts``), or an
-mmaction2-style list file (``"<path> [label]"`` per line, paths relative to
-``--data-root``, by default the list file's folder). A video's *name* is its
-path relative to the folder (or as listed).
+This is the command line of :func:`mmivnext.apis.extract_features`. The
+inputs (a folder scanned recursively for ``--exts``, or an mmaction2 list
+file whose paths are relative to ``--data-root``), the preprocessing, the
+outputs, the encoders and unreadable videos (``--on-error``) are described in
+:mod:`mmivnext.apis.feature_extraction`; the output files under ``OUT_DIR``,
+the manifest that makes a rerun skip finished videos and redo incomplete
+ones, and the settings a rerun must repeat, in
+:mod:`mmivnext.apis.feature_files`.
 
-**Preprocessing** uses mmaction2's transforms, as the val pipeline of
-``configs/_base_/datasets/video_cls_16x224.py``: ``DecordInit``, clip
-sampling (``UniformSample`` with ``test_mode=True`` by default, or
-``SampleFrames`` with ``--frame-interval``), ``DecordDecode``,
-``Resize`` of the short side, ``CenterCrop``, ``FormatShape('NCTHW')``; then
-``(x - mean) / std`` on 0-255 pixels (ImageNet statistics by default, as the
-configs' data preprocessors). With ``--num-clips N`` the outputs of the
-``N`` clips are averaged.
-
-**Outputs**, under ``OUT_DIR``, named after the video's name without its
-extension (``train/a.mp4`` -> ``train/a.safetensors``, with keys ``pooled``
-and/or ``tokens``; or ``train/a.pooled.npy`` and ``train/a.tokens.npy``):
-
-- ``pooled`` (``--pooled [mean|cls|projected]``): ``[C]``, the mean of the
-  patch tokens, the mean of the cls tokens, or the encoder's projector
-  (``[D]``, or ``[Q, D]`` with several queries); image encoders give the
-  mean only;
-- ``tokens`` (``--tokens``): the last layer's patch tokens as a grid
-  ``[T', H', W', C]`` (``T' = T`` frames for image encoders, each frame
-  resized to the model's size: ``--image-size``, default its own).
-
-Arrays are float32 (also with ``--amp``, bf16 autocast on CUDA).
-
-**Manifest and resuming.** ``OUT_DIR/manifest.jsonl`` gets one JSON line per
-video once its files are written: ``video``, ``filename``, ``status``
-(``'done'`` with ``outputs`` and ``shapes``, or ``'failed'`` with
-``error``). Files are written atomically (a temporary file in the same folder,
-fsynced, renamed over the target, the folder fsynced:
-:func:`mmivnext.utils.checkpoint_io.atomic_write`), and the line is appended
-and fsynced after the rename, so an interrupted run loses at most the batch
-in flight. A rerun skips the videos whose latest line says ``done`` and whose
-files pass :func:`output_problem`, and does the rest (failed videos are tried
-again), saying which done videos it redoes and why.
-
-:func:`output_problem` opens each output with its own library without
-reading the arrays: safetensors checks that the header's tensors cover the
-file exactly, numpy's header gives the array's size, which must end the file
-exactly; the keys and shapes must be the manifest's. So a zero-byte,
-truncated or padded file, or one of other shapes, is redone. This was chosen
-over a checksum in the manifest: it costs one header read per file instead of
-reading every byte (a resume over millions of token grids stays quick), and
-it works on manifests written before the check (no new field). It does not
-see bit flips inside the arrays, which the atomic writes cannot produce.
-``OUT_DIR/extract_settings.json`` holds the settings that shape the outputs
-(encoder, pipeline, normalisation, outputs, format); a rerun with other
-settings is refused rather than mixing features.
-
-**Encoders are read weights-only** (nothing in a checkpoint is run); a file
-that cannot be read safely ends the tool with ``error: <file>: <reason>``.
-
-**Unreadable videos** raise a ``VideoReadError`` naming the file (after the
-readable videos of the same batch are saved); with ``--on-error skip`` they
-are recorded in the manifest as ``failed`` with the reason, counted, and
-listed at the end.
+The tool shows a progress bar, prints the counts of extracted, already done
+and failed videos, and lists the failed ones at the end. A file that cannot
+be read safely ends it with ``error: <file>: <reason>``.
 """
 import argparse
-import json
 import os
 import os.path as osp
-import sys
-from typing import Dict, List, Optional, Sequence, Union
 
 import mmivnext  # noqa: F401  (applies the upstream fixes before mmaction)
-import numpy as np
 import torch
-from mmengine.dataset import Compose
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save as safetensors_bytes
-from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from mmivnext.datasets.video_dataset import (UnlabeledVideoDataset,
-                                             VideoReadError)
-from mmivnext.models.backbones import (PerFrameImageEncoder,
-                                       VisionTransformer3D)
-from mmivnext.models.teachers.frozen_video_teacher import \
-    read_encoder_state_dict
-from mmivnext.utils.checkpoint_io import (CheckpointLoadError, atomic_write,
-                                          atomic_write_bytes,
-                                          atomic_write_text, fsync_dir)
-from mmivnext.utils.encoder_export import (config_backbone,
-                                           encoder_architecture)
-from mmivnext.utils.encoder_loading import exported_json_path
-
-#: Suffixes of the files taken from a folder (case-insensitive).
-VIDEO_EXTS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.flv',
-              '.mpg', '.mpeg', '.wmv')
-#: ImageNet statistics on 0-255 pixels, as the configs' data preprocessors.
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
-POOL_CHOICES = ('mean', 'cls', 'projected')
-FORMATS = ('safetensors', 'npy')
-MANIFEST = 'manifest.jsonl'
-SETTINGS = 'extract_settings.json'
-
-
-# --------------------------------------------------------------- inputs ----
-def scan_folder(root: str, exts: Sequence[str] = VIDEO_EXTS) -> List[str]:
-    """Video files under ``root`` (recursively), as sorted relative paths.
-
-    Raises:
-        ValueError: No file with one of ``exts`` is found.
-    """
-    exts = tuple(e.lower() for e in exts)
-    names = []
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in files:
-            if name.lower().endswith(exts):
-                names.append(osp.relpath(osp.join(folder, name), root))
-    if not names:
-        raise ValueError(f'{root}: no video files (suffixes {list(exts)})')
-    return sorted(names)
-
-
-def list_videos(source: str, data_root: Optional[str] = None,
-                exts: Sequence[str] = VIDEO_EXTS) -> List[dict]:
-    """The videos of a folder or of an mmaction2 list file.
-
-    Args:
-        source (str): A folder (scanned recursively) or a list file.
-        data_root (str, optional): Folder the listed paths are relative to
-            (list files only). Defaults to the list file's folder.
-        exts (Sequence[str]): Suffixes of video files (folders only).
-
-    Returns:
-        list[dict]: ``dict(name=<relative path>, filename=<path>)`` per video.
-
-    Raises:
-        FileNotFoundError: ``source`` does not exist.
-        ValueError: Nothing to extract, or a list line is malformed.
-    """
-    if osp.isdir(source):
-        if data_root is not None:
-            raise ValueError('--data-root is for list files; the videos of a '
-                             f'folder are relative to it ({source})')
-        return [dict(name=name, filename=osp.join(source, name))
-                for name in scan_folder(source, exts)]
-    if not osp.isfile(source):
-        raise FileNotFoundError(f'{source}: no such folder or list file')
-    if data_root is None:
-        data_root = osp.dirname(source) or '.'
-    # The dataset parses the list with mmaction2's format and its errors.
-    dataset = UnlabeledVideoDataset(
-        source, pipeline=[], data_prefix=dict(video=data_root),
-        test_mode=True)
-    filenames = [dataset.get_data_info(i)['filename']
-                 for i in range(len(dataset))]
-    return [dict(name=osp.relpath(f, data_root), filename=f)
-            for f in filenames]
-
-
-def output_stem(name: str) -> str:
-    """Output path (without suffix) of a video name: its extension dropped.
-
-    Raises:
-        ValueError: The name leaves the output folder (absolute or ``..``).
-    """
-    stem = osp.normpath(osp.splitext(name)[0])
-    if osp.isabs(stem) or stem.split(os.sep)[0] == '..':
-        raise ValueError(f'video {name!r}: its output would lie outside the '
-                         'output folder; list paths relative to --data-root')
-    return stem
-
-
-def check_unique_stems(videos: List[dict]) -> None:
-    """Raise ValueError if two videos would write the same output files."""
-    seen: Dict[str, str] = {}
-    for video in videos:
-        stem = output_stem(video['name'])
-        if stem in seen:
-            raise ValueError(f'videos {seen[stem]!r} and {video["name"]!r} '
-                             f'would both write {stem!r}; rename one')
-        seen[stem] = video['name']
-
-
-# ------------------------------------------------------- preprocessing ----
-def pipeline_cfg(num_frames: int = 16, frame_interval: Optional[int] = None,
-                 num_clips: int = 1, short_side: int = 224,
-                 crop_size: int = 224) -> List[dict]:
-    """mmaction2 transforms from a file name to clips ``[N, C, T, H, W]``.
-
-    ``UniformSample`` (one frame per equal segment, the segments' centres)
-    without ``frame_interval``, else ``SampleFrames`` with ``test_mode=True``
-    (clips evenly spread over the video); as the configs' val pipeline.
-    """
-    if frame_interval is None:
-        sample = dict(type='UniformSample', clip_len=num_frames,
-                      num_clips=num_clips, test_mode=True)
-    else:
-        sample = dict(type='SampleFrames', clip_len=num_frames,
-                      frame_interval=frame_interval, num_clips=num_clips,
-                      test_mode=True)
-    return [
-        dict(type='DecordInit'),
-        sample,
-        dict(type='DecordDecode'),
-        dict(type='Resize', scale=(-1, short_side)),
-        dict(type='CenterCrop', crop_size=crop_size),
-        dict(type='FormatShape', input_format='NCTHW'),
-    ]
-
-
-def build_pipeline(cfg: List[dict]) -> Compose:
-    """Compose mmaction2 transforms (plain type names, mmaction's registry).
-    """
-    import mmaction.datasets  # noqa: F401  (registers the transforms)
-    from mmaction.registry import TRANSFORMS
-    return Compose([TRANSFORMS.build(dict(t)) for t in cfg])
-
-
-class ClipDataset(Dataset):
-    """Videos through a pipeline, failures returned rather than raised.
-
-    Each item is ``dict(index, imgs=uint8 ndarray [N, C, T, H, W])`` or, if
-    the pipeline raised, ``dict(index, error=<reason>)``, so that the main
-    process decides (raise or record) whatever the number of workers.
-
-    Args:
-        videos (list[dict]): ``dict(name, filename)`` per video.
-        pipeline (list[dict]): Transforms, see :func:`pipeline_cfg`.
-    """
-
-    def __init__(self, videos: List[dict], pipeline: List[dict]) -> None:
-        self.videos = videos
-        self.pipeline = build_pipeline(pipeline)
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def __getitem__(self, index: int) -> dict:
-        results = dict(filename=self.videos[index]['filename'], label=-1,
-                       start_index=0, modality='RGB')
-        for transform in self.pipeline.transforms:
-            try:
-                results = transform(results)
-            except Exception as err:  # reported per video by the caller
-                return dict(index=index, error=f'{type(transform).__name__} '
-                            f'raised {type(err).__name__}: {err}')
-            if results is None:
-                return dict(index=index, error=f'{type(transform).__name__} '
-                            'returned None')
-        return dict(index=index, imgs=np.ascontiguousarray(results['imgs']))
-
-
-def _keep_list(batch: list) -> list:
-    """DataLoader collate: the items as they are."""
-    return batch
-
-
-# -------------------------------------------------------------- encoder ----
-def load_exported_encoder(path: str) -> VisionTransformer3D:
-    """An encoder exported by ``export_encoder.py``: ``path`` (safetensors)
-    and the architecture JSON beside it, loaded strictly."""
-    json_path = exported_json_path(path)
-    if json_path is None:
-        raise ValueError(f'--encoder must be a .safetensors file, got {path}')
-    for p in (path, json_path):
-        if not osp.isfile(p):
-            raise FileNotFoundError(f'{p}: no such file (an exported encoder '
-                                    'is X.safetensors + X.json)')
-    with open(json_path) as f:
-        arch = json.load(f)
-    arch.update(out_indices=-1, out_type='raw')
-    encoder = VisionTransformer3D(
-        **arch, init_cfg=dict(type='Pretrained', checkpoint=path))
-    encoder.init_weights()
-    return encoder
-
-
-def load_config_encoder(config: str, checkpoint: str,
-                        prefix: str = 'backbone.') -> VisionTransformer3D:
-    """``model.backbone`` of ``config`` with the ``prefix`` weights of
-    ``checkpoint``, loaded strictly."""
-    for p in (config, checkpoint):
-        if not osp.isfile(p):
-            raise FileNotFoundError(f'{p}: no such file')
-    try:
-        arch = encoder_architecture(config_backbone(config))
-        state = read_encoder_state_dict(checkpoint, prefix)
-    except ValueError as err:
-        raise ValueError(f'{config} / {checkpoint}: {err}') from err
-    encoder = VisionTransformer3D(**arch)
-    try:
-        encoder.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise RuntimeError(f'{checkpoint} (prefix {prefix!r}) does not fit '
-                           f'model.backbone of {config}: {err}') from err
-    return encoder
-
-
-def load_image_encoder(pretrained: str, mean: Sequence[float],
-                       std: Sequence[float],
-                       image_size: Optional[int] = None) -> PerFrameImageEncoder:
-    """A transformers image model (hub id or folder) applied per frame, fed
-    clips normalised with ``mean`` / ``std`` (it renormalises them with its
-    own statistics)."""
-    return PerFrameImageEncoder(pretrained=pretrained, out_type='raw',
-                                input_mean=mean, input_std=std,
-                                image_size=image_size)
-
-
-@torch.no_grad()
-def encode(encoder: Union[VisionTransformer3D, PerFrameImageEncoder],
-           clips: torch.Tensor, pooled: Optional[str],
-           tokens: bool) -> Dict[str, torch.Tensor]:
-    """Pooled vectors and/or token grids of normalised clips.
-
-    Args:
-        encoder (VisionTransformer3D | PerFrameImageEncoder): With
-            ``out_type='raw'``, one output. An image encoder has no cls
-            tokens or projector here: ``pooled`` must be ``'mean'``.
-        clips (Tensor): ``[B, C, T, H, W]``, normalised.
-        pooled (str, optional): One of :data:`POOL_CHOICES`, or None.
-        tokens (bool): Return the patch-token grid.
-
-    Returns:
-        dict: ``pooled`` ``[B, C]`` (``[B, D]`` / ``[B, Q, D]`` projected)
-        and/or ``tokens`` ``[B, T', H', W', C]``.
-    """
-    if isinstance(encoder, PerFrameImageEncoder):
-        grid = (clips.shape[2], *encoder.token_grid)  # (T, h, w)
-        n_cls = 0
-    else:
-        grid = encoder._check_inputs(clips)  # (T', H', W')
-        n_cls = encoder.num_cls_tokens
-    x = encoder(clips)  # [B, num_cls + N, C]
-    out = {}
-    if pooled == 'mean':
-        out['pooled'] = x[:, n_cls:].mean(dim=1)  # [B, C]
-    elif pooled == 'cls':
-        out['pooled'] = x[:, :n_cls].mean(dim=1)  # [B, C]
-    elif pooled == 'projected':
-        proj = encoder.projector(x)  # [B, Q, D]
-        out['pooled'] = proj.squeeze(1) if proj.shape[1] == 1 else proj
-    if tokens:
-        B, _, C = x.shape
-        out['tokens'] = x[:, n_cls:].reshape(B, *grid, C)  # [B, T', H', W', C]
-    return out
-
-
-# -------------------------------------------------------------- outputs ----
-def output_files(stem: str, keys: Sequence[str], fmt: str) -> Dict[str, str]:
-    """``{key: relative file}`` of a video's outputs."""
-    if fmt == 'safetensors':
-        return {k: f'{stem}.safetensors' for k in keys}
-    return {k: f'{stem}.{k}.npy' for k in keys}
-
-
-def save_outputs(out_dir: str, files: Dict[str, str],
-                 arrays: Dict[str, torch.Tensor], fmt: str) -> None:
-    """Write a video's arrays (float32), each file atomically and fsynced
-    (:func:`~mmivnext.utils.checkpoint_io.atomic_write`)."""
-    arrays = {k: v.float().cpu().contiguous() for k, v in arrays.items()}
-    if fmt == 'safetensors':
-        (path,) = set(files.values())
-        atomic_write_bytes(safetensors_bytes(arrays), osp.join(out_dir, path))
-        return
-    for key, path in files.items():
-        with atomic_write(osp.join(out_dir, path)) as f:
-            np.save(f, arrays[key].numpy())
-
-
-def _file_shapes(path: str, fmt: str) -> Dict[Optional[str], List[int]]:
-    """The shapes in an output file, read from its header only: ``{key:
-    shape}`` of a safetensors file, ``{None: shape}`` of a ``.npy`` file.
-
-    Raises:
-        ValueError: The file is not complete: its header is unreadable, or
-            the data it announces does not end exactly at the file's end.
-    """
-    if fmt == 'safetensors':
-        try:  # safetensors checks that the tensors cover the file exactly
-            with safe_open(path, framework='pt') as f:
-                return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
-        except (SafetensorError, OSError) as err:
-            raise ValueError(f'{type(err).__name__}: {err}') from err
-    readers = {(1, 0): np.lib.format.read_array_header_1_0,
-               (2, 0): np.lib.format.read_array_header_2_0}
-    with open(path, 'rb') as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            if version not in readers:
-                raise ValueError(f'.npy version {version}')
-            shape, _, dtype = readers[version](f)
-        except (ValueError, EOFError) as err:
-            raise ValueError(f'unreadable .npy header ({err})') from err
-        end = f.tell() + int(np.prod(shape)) * dtype.itemsize
-    size = osp.getsize(path)
-    if end != size:
-        raise ValueError(f'its header announces {end} bytes, the file has '
-                         f'{size}')
-    return {None: list(shape)}
-
-
-def output_problem(out_dir: str, record: dict, files: Dict[str, str],
-                   fmt: str) -> Optional[str]:
-    """Why the outputs of a video the manifest says is done cannot be
-    trusted, or None if they can.
-
-    Each of ``files`` (``{key: relative path}``, this run's outputs of the
-    video) must exist, be complete (:func:`_file_shapes`) and hold its key
-    with the shape the manifest's ``record`` gives (``shapes``). Only
-    headers are read; see the module docstring for why this and not a
-    checksum.
-    """
-    expected = record.get('shapes') or {}
-    for path in sorted(set(files.values())):
-        full = osp.join(out_dir, path)
-        if not osp.isfile(full):
-            return f'{full} is missing'
-        try:
-            shapes = _file_shapes(full, fmt)
-        except ValueError as err:
-            return f'{full} is incomplete or corrupt ({err})'
-        for key in sorted(k for k, p in files.items() if p == path):
-            shape = shapes.get(key if fmt == 'safetensors' else None)
-            if shape is None:
-                return f'{full} holds no {key!r}'
-            if key in expected and shape != expected[key]:
-                return (f'{full} holds {key} of shape {shape}, the manifest '
-                        f'says {expected[key]}')
-    return None
-
-
-def read_manifest(path: str) -> Dict[str, dict]:
-    """The latest manifest record per video.
-
-    A last line without its newline (a run killed while appending) is cut
-    off the file, with a message, so that the next records start on a line
-    of their own; that video is simply extracted again. Any other line that
-    is not a record raises ValueError naming it.
-    """
-    records: Dict[str, dict] = {}
-    if not osp.isfile(path):
-        return records
-    with open(path, 'rb+') as f:
-        data = f.read()
-        if data and not data.endswith(b'\n'):
-            keep = data.rfind(b'\n') + 1
-            print(f'{path}: cutting off a truncated last line '
-                  f'{data[keep:]!r}', file=sys.stderr)
-            f.truncate(keep)
-            os.fsync(f.fileno())
-            data = data[:keep]
-    for line_no, line in enumerate(data.decode().split('\n'), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            records[record['video']] = record
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f'{path}:{line_no}: not a manifest record '
-                             f'({err}): {line!r}') from err
-    return records
-
-
-def is_done(record: Optional[dict], out_dir: str, files: Dict[str, str],
-            fmt: str) -> Optional[bool]:
-    """Whether a video is done: True if its manifest ``record`` says
-    ``done`` and its ``files`` pass :func:`output_problem`, None if the
-    record says ``done`` but they do not (the reason is printed: the video
-    is redone), False otherwise."""
-    if not record or record.get('status') != 'done':
-        return False
-    problem = output_problem(out_dir, record, files, fmt)
-    if problem is None:
-        return True
-    print(f'{record["video"]}: listed as done in the manifest, but '
-          f'{problem}; extracting it again', file=sys.stderr)
-    return None
-
-
-def check_settings(out_dir: str, settings: dict) -> None:
-    """Write ``extract_settings.json``, or check a previous run's matches.
-
-    Raises:
-        ValueError: The folder holds outputs of other settings.
-    """
-    path = osp.join(out_dir, SETTINGS)
-    settings = json.loads(json.dumps(settings))  # tuples -> lists
-    if osp.isfile(path):
-        with open(path) as f:
-            previous = json.load(f)
-        differ = sorted(k for k in previous.keys() | settings.keys()
-                        if previous.get(k) != settings.get(k))
-        if differ:
-            raise ValueError(
-                f'{out_dir} holds features extracted with other settings '
-                f'({path}: {differ} differ: '
-                f'{ {k: previous.get(k) for k in differ} } vs '
-                f'{ {k: settings.get(k) for k in differ} }); use another '
-                'output folder')
-        return
-    atomic_write_text(json.dumps(settings, indent=2, sort_keys=True), path)
+from mmivnext.apis import (FORMATS, IMAGENET_MEAN, IMAGENET_STD, MANIFEST,
+                           POOL_CHOICES, SETTINGS, VIDEO_EXTS, check_settings,
+                           check_unique_stems, extract_features, list_videos,
+                           load_config_encoder, load_exported_encoder,
+                           load_image_encoder, output_keys, pending_videos,
+                           pipeline_cfg)
+from mmivnext.utils.checkpoint_io import CheckpointLoadError
 
 
 # ------------------------------------------------------------------ CLI ----
@@ -608,7 +136,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     """Run the extraction; returns the counts (``total``, ``done``,
-    ``skipped`` as already done, ``failed``) and ``failed_videos``."""
+    ``skipped`` as already done, ``failed``, ``redone`` as listed done but
+    incomplete) and ``failed_videos``."""
     args = parse_args(argv)
     device = torch.device(args.device)
     if args.amp and device.type != 'cuda':
@@ -618,8 +147,6 @@ def main(argv=None) -> dict:
     check_unique_stems(videos)
     pipeline = pipeline_cfg(args.num_frames, args.frame_interval,
                             args.num_clips, args.short_side, args.crop_size)
-    keys = (['pooled'] if args.pooled else []) + (
-        ['tokens'] if args.tokens else [])
     os.makedirs(args.out_dir, exist_ok=True)
     check_settings(args.out_dir, dict(
         encoder=osp.abspath(args.encoder) if args.encoder else None,
@@ -631,16 +158,9 @@ def main(argv=None) -> dict:
         pooled=args.pooled, tokens=args.tokens, format=args.format,
         amp=args.amp))
 
-    manifest_path = osp.join(args.out_dir, MANIFEST)
-    records = read_manifest(manifest_path)
-    todo, redone = [], 0
-    for video in videos:
-        files = output_files(output_stem(video['name']), keys, args.format)
-        done = is_done(records.get(video['name']), args.out_dir, files,
-                       args.format)
-        if not done:
-            todo.append(video)
-            redone += done is None
+    todo, redone = pending_videos(videos, args.out_dir,
+                                  output_keys(args.pooled, args.tokens),
+                                  args.format)
     summary = dict(total=len(videos), skipped=len(videos) - len(todo),
                    done=0, failed=0, failed_videos=[], redone=redone)
     print(f'{len(videos)} videos: {summary["skipped"]} already done, '
@@ -665,60 +185,26 @@ def main(argv=None) -> dict:
     if args.pooled == 'projected' and encoder.projector is None:
         raise SystemExit('error: --pooled projected: the encoder has no '
                          'projector (projector_cfg)')
-    encoder = encoder.to(device).eval()
-    mean = torch.tensor(args.mean, device=device).view(1, 3, 1, 1, 1)
-    std = torch.tensor(args.std, device=device).view(1, 3, 1, 1, 1)
 
-    loader = DataLoader(ClipDataset(todo, pipeline), batch_size=args.batch_size,
-                        shuffle=False, num_workers=args.num_workers,
-                        collate_fn=_keep_list)
-    with open(manifest_path, 'a') as manifest, tqdm(
-            total=len(todo), unit='video', desc='extract') as bar:
-        fsync_dir(args.out_dir)  # the manifest's entry, if just created
+    with tqdm(total=len(todo), unit='video', desc='extract') as bar:
 
-        def log(record):  # durable before the next video is counted done
-            manifest.write(json.dumps(record) + '\n')
-            manifest.flush()
-            os.fsync(manifest.fileno())
+        def on_batch(num_videos, num_failed):
+            bar.update(num_videos)
+            bar.set_postfix(failed=num_failed)
 
-        for batch in loader:
-            ok = [item for item in batch if 'imgs' in item]
-            failed = [item for item in batch if 'error' in item]
-            if ok:
-                clips = torch.cat([torch.from_numpy(i['imgs']) for i in ok])
-                clips = (clips.to(device).float() - mean) / std
-                with torch.autocast('cuda', dtype=torch.bfloat16,
-                                    enabled=args.amp):
-                    outs = encode(encoder, clips, args.pooled, args.tokens)
-                start = 0
-                for item in ok:
-                    video = todo[item['index']]
-                    n = item['imgs'].shape[0]  # clips of this video
-                    arrays = {k: v[start:start + n].float().mean(dim=0)
-                              for k, v in outs.items()}
-                    start += n
-                    files = output_files(output_stem(video['name']), keys,
-                                         args.format)
-                    save_outputs(args.out_dir, files, arrays, args.format)
-                    log(dict(video=video['name'], filename=video['filename'],
-                             status='done', outputs=files, num_clips=n,
-                             shapes={k: list(v.shape)
-                                     for k, v in arrays.items()}))
-                    summary['done'] += 1
-            for item in failed:
-                video = todo[item['index']]
-                if args.on_error == 'raise':
-                    raise VideoReadError(video['filename'], item['error'])
-                log(dict(video=video['name'], filename=video['filename'],
-                         status='failed', error=item['error']))
-                summary['failed'] += 1
-                summary['failed_videos'].append(video['name'])
-                tqdm.write(f'failed: {video["filename"]}: {item["error"]}')
-            bar.update(len(batch))
-            bar.set_postfix(failed=summary['failed'])
+        def on_failure(video, error):
+            tqdm.write(f'failed: {video["filename"]}: {error}')
+
+        summary.update(extract_features(
+            todo, args.out_dir, encoder, pipeline, pooled=args.pooled,
+            tokens=args.tokens, fmt=args.format, mean=args.mean,
+            std=args.std, device=device, batch_size=args.batch_size,
+            num_workers=args.num_workers, on_error=args.on_error,
+            amp=args.amp, on_batch=on_batch, on_failure=on_failure))
 
     print(f'{summary["done"]} extracted, {summary["skipped"]} already done, '
-          f'{summary["failed"]} failed; manifest: {manifest_path}')
+          f'{summary["failed"]} failed; manifest: '
+          f'{osp.join(args.out_dir, MANIFEST)}')
     if summary['failed']:
         print('failed videos (see the manifest for the reasons):\n  ' +
               '\n  '.join(summary['failed_videos']))

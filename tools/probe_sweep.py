@@ -3,9 +3,10 @@ seeds and learning rates, and report top-1 / top-5 as mean ± std.
 
 Examples::
 
-    # the demo probe (tools/demo.sh), seeds 0 1 2 at the config's lr
-    python tools/probe_sweep.py configs/probes/demo/attentive-probe_vit-tiny-\\
-    p14_1xb32-16x1x1-40e_demo-videos.py --work-dir work_dirs/probe_sweep/demo
+    # the demo probe (tools/demo.sh; the one config in configs/probes/demo/),
+    # seeds 0 1 2 at the config's lr
+    python tools/probe_sweep.py configs/probes/demo/*.py \\
+        --work-dir work_dirs/probe_sweep/demo
     # a random encoder (drawn once, with --encoder-seed), five seeds, two lrs,
     # four cached augmentations of the train set
     python tools/probe_sweep.py CONFIG --work-dir DIR --seeds 0 1 2 3 4 \\

@@ -10,9 +10,10 @@
 #
 # On another number of GPUs add --auto-scale-lr (the lr follows the total
 # batch linearly, as the authors' per-256 rule). The authors' script values
-# (62 epochs, 7 warmup epochs, mask ratio 0.75): stage1_vitb_authors-script.py.
+# (62 epochs, 7 warmup epochs, mask ratio 0.75):
+# ivnext-stage1-authors-script_vit-base-p14_64xb32-16x1x1-62e_k710.py.
 _base_ = [
-    '../_base_/models/ivnext-s1_vit-base-p14.py',
+    '../_base_/models/ivnext-stage1_vit-base-p14.py',
     '../_base_/datasets/k400_unlabeled.py',
     '../_base_/schedules/adamw_cosine-warmup5_50e.py',
     '../_base_/default_runtime.py',

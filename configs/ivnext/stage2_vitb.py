@@ -12,9 +12,9 @@
 #   tools/dist_train.sh configs/ivnext/stage2_vitb.py 64
 #
 # The authors' script values (batch 1792 = 128 x 14, 101 epochs):
-# stage2_vitb_authors-script.py.
+# ivnext-stage2-authors-script_vit-base-p14_64xb28-32x1x1-101e_k710.py.
 _base_ = [
-    '../_base_/models/ivnext-s2_vit-base-p14.py',
+    '../_base_/models/ivnext-stage2_vit-base-p14.py',
     '../_base_/datasets/k400_unlabeled.py',
     '../_base_/schedules/adamw_cosine_100e.py',
     '../_base_/default_runtime.py',

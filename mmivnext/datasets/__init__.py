@@ -1,13 +1,14 @@
-"""Video datasets: the unlabeled-video list dataset and the synthetic demo set."""
+"""Video datasets (unlabeled videos, EK100 anticipation, video depth, box
+tracking), the tracking-window builder, samplers and transforms.
+
+The synthetic sets that stand in for real data in the demo and the tests are
+written by :mod:`mmivnext.testing`.
+"""
 from .box_tracking_dataset import VideoBoxTrackingDataset
-from .demo_videos import DEMO_CLASSES, make_demo_videos, render_demo_clip
 from .ek100_anticipation_dataset import (EpicKitchensAnticipationDataset,
                                          build_action_map, load_action_map,
                                          read_ek100_csv, save_action_map)
 from .samplers import SeededSampler
-from .synthetic_depth import make_synthetic_depth_sequences
-from .synthetic_ek100 import make_synthetic_ek100
-from .synthetic_tracking import make_synthetic_tracking
 from .tracking_windows import WindowRules, build_windows
 from .transforms import *  # noqa: F401,F403
 from .video_dataset import UnlabeledVideoDataset, VideoReadError
@@ -15,9 +16,6 @@ from .video_depth_dataset import VideoDepthDataset
 
 __all__ = ['EpicKitchensAnticipationDataset', 'build_action_map',
            'load_action_map', 'read_ek100_csv', 'save_action_map',
-           'make_synthetic_ek100',
-           'VideoBoxTrackingDataset', 'make_synthetic_tracking',
-           'WindowRules', 'build_windows',
-           'UnlabeledVideoDataset', 'VideoReadError', 'DEMO_CLASSES',
-           'make_demo_videos', 'render_demo_clip', 'VideoDepthDataset',
-           'make_synthetic_depth_sequences', 'SeededSampler']
+           'VideoBoxTrackingDataset', 'WindowRules', 'build_windows',
+           'UnlabeledVideoDataset', 'VideoReadError', 'VideoDepthDataset',
+           'SeededSampler']

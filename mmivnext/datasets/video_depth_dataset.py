@@ -32,7 +32,7 @@ On-disk layout
   when a window is loaded (``LoadVideoDepthWindow``), not here, since reading
   every header of a large set at start-up is slow.
 
-:func:`~mmivnext.datasets.synthetic_depth.make_synthetic_depth_sequences`
+:func:`~mmivnext.testing.synthetic_depth.make_synthetic_depth_sequences`
 writes a tiny set in this layout.
 
 Windows

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mmivnext.datasets import VideoBoxTrackingDataset
-from tracking_helpers import make_tracking_set
+from mmivnext.testing.tiny_tracking import make_tracking_set
 
 PIPELINE = [dict(type='mmivnext.LoadTrackingFrames'),
             dict(type='mmivnext.ResizeTrackingClip', scale=28),

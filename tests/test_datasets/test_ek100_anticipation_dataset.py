@@ -8,9 +8,9 @@ from mmengine.logging import MMLogger
 
 from mmivnext.datasets import (EpicKitchensAnticipationDataset,
                                build_action_map, load_action_map,
-                               make_synthetic_ek100, read_ek100_csv,
-                               save_action_map)
+                               read_ek100_csv, save_action_map)
 from mmivnext.datasets.ek100_anticipation_dataset import parse_timestamp
+from mmivnext.testing import make_synthetic_ek100
 
 HEADER = ('narration_id,participant_id,video_id,narration_timestamp,'
           'start_timestamp,stop_timestamp,start_frame,stop_frame,narration,'

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mmivnext.datasets import VideoDepthDataset, make_synthetic_depth_sequences
+from mmivnext.datasets import VideoDepthDataset
 from mmivnext.datasets.video_depth_dataset import window_starts
+from mmivnext.testing import make_synthetic_depth_sequences
 
 NUM_FRAMES = 12
 

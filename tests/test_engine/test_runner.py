@@ -11,16 +11,16 @@ from mmengine.runner import Runner
 from mmivnext.engine.runner import (RANDOM_STATES_KEY, build_runner,
                                     torch_checkpoint_problem)
 from mmivnext.registry import HOOKS
+from mmivnext.testing import make_demo_models
 from mmivnext.utils.checkpoint_io import load_checkpoint_file
-from mmivnext.utils.demo_models import make_demo_models
 from mmivnext.utils.encoder_export import ARCHITECTURE_META_KEY
 from runner_helpers import tiny_recognizer_cfg, train, use_demo_data
 from script_helpers import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs', 'ivnext', 'demo')
-STAGE1 = osp.join(DEMO, 'stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
-STAGE2 = osp.join(DEMO, 'stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py')
+STAGE1 = osp.join(DEMO, 'ivnext-stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
+STAGE2 = osp.join(DEMO, 'ivnext-stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py')
 
 
 @pytest.fixture(scope='module')

@@ -4,7 +4,7 @@ import torch
 from mmengine.evaluator import Evaluator
 
 from mmivnext.evaluation.metrics import BoxTrackingMetric
-from tracking_helpers import data_sample
+from mmivnext.testing.tiny_tracking import data_sample
 
 A = [0., 0., 0.2, 0.2]
 SHIFTED = [0.1, 0., 0.3, 0.2]  # overlap 0.1 x 0.2: IoU 0.02 / 0.06 = 1/3

@@ -2,9 +2,9 @@
 
 The Stage-1 demo model (frozen tiny SigLIP teacher, ModernBERT predictor,
 diffusion head) trains with the FSDP settings of the shipped ViT-1B config
-(configs/ivnext/scale_out/stage1_vit1b_fsdp.py: one unit per transformer
-block, activation checkpointing, bf16 weights and reduction), as users run
-it. MMEngine's DDPStrategy on CPU is tested in one process in
+(configs/ivnext/scale_out/ivnext-stage1-fsdp_vit-1b-p14_64xb32-16x1x1-50e_k710.py:
+one unit per transformer block, activation checkpointing, bf16 weights and
+reduction), as users run it. MMEngine's DDPStrategy on CPU is tested in one process in
 tests/test_utils/test_compat.py.
 """
 import math
@@ -22,8 +22,11 @@ from mmengine.registry import DefaultScope
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HELPERS = osp.dirname(osp.abspath(__file__))
 DEMO = osp.join(
-    ROOT, 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
-FSDP_1B = osp.join(ROOT, 'configs/ivnext/scale_out/stage1_vit1b_fsdp.py')
+    ROOT, 'configs/ivnext/demo',
+    'ivnext-stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
+FSDP_1B = osp.join(
+    ROOT, 'configs/ivnext/scale_out',
+    'ivnext-stage1-fsdp_vit-1b-p14_64xb32-16x1x1-50e_k710.py')
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
                                 reason='CPU (gloo) check')
@@ -31,7 +34,7 @@ pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
 
 @pytest.fixture(scope='module')
 def demo_models(tmp_path_factory):
-    from mmivnext.utils.demo_models import make_demo_models
+    from mmivnext.testing import make_demo_models
     return make_demo_models(str(tmp_path_factory.mktemp('demo_models')))
 
 

@@ -1,5 +1,6 @@
-"""tools/extract_features.py on the demo videos with a tiny exported encoder
-(width 32, 2 layers, 2 cls tokens, 4 frames, 28 px, patch 14)."""
+"""tools/extract_features.py (and mmivnext.apis behind it) on the demo videos
+with a tiny exported encoder (width 32, 2 layers, 2 cls tokens, 4 frames,
+28 px, patch 14)."""
 import json
 import os
 import os.path as osp
@@ -12,6 +13,8 @@ from mmengine.config import Config
 from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 
+from mmivnext.apis import (IMAGENET_MEAN, IMAGENET_STD, build_pipeline,
+                           feature_extraction, pipeline_cfg)
 from mmivnext.datasets.video_dataset import VideoReadError
 from mmivnext.models.backbones import VisionTransformer3D
 from script_helpers import load_script
@@ -26,7 +29,7 @@ PRE = ['--num-frames', '4', '--short-side', '32', '--crop-size', '28',
        '--device', 'cpu', '--num-workers', '0']
 
 
-extract = load_script('tools/extract_features.py')
+extract = load_script('tools/extract_features.py')  # the command line
 
 
 @pytest.fixture(scope='module')
@@ -45,13 +48,13 @@ def encoder_file(tmp_path_factory):
 
 def reference(encoder_file, filename, out_type, num_clips=1, **pre):
     """A direct forward of the encoder on the pipeline's clips, averaged."""
-    pipeline = extract.build_pipeline(extract.pipeline_cfg(
+    pipeline = build_pipeline(pipeline_cfg(
         num_frames=4, num_clips=num_clips, short_side=32, crop_size=28, **pre))
     imgs = pipeline(dict(filename=filename, start_index=0,
                          modality='RGB'))['imgs']
     clips = torch.from_numpy(imgs).float()  # [N, 3, 4, 28, 28]
-    mean = torch.tensor(extract.IMAGENET_MEAN).view(1, 3, 1, 1, 1)
-    std = torch.tensor(extract.IMAGENET_STD).view(1, 3, 1, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
     encoder = VisionTransformer3D(**ARCH | dict(out_type=out_type), init_cfg=dict(
         type='Pretrained', checkpoint=encoder_file)).eval()
     encoder.init_weights()
@@ -115,7 +118,7 @@ def test_resume_after_interruption(demo_videos, encoder_file, tmp_path,
     out = str(tmp_path / 'out')
     argv = [demo_videos['val_list'], out, '--encoder', encoder_file,
             '--pooled', '--batch-size', '2'] + PRE
-    save = extract.save_outputs
+    save = feature_extraction.save_outputs
     calls = []
 
     def interrupted(*args):
@@ -124,7 +127,7 @@ def test_resume_after_interruption(demo_videos, encoder_file, tmp_path,
             raise KeyboardInterrupt
         save(*args)
 
-    monkeypatch.setattr(extract, 'save_outputs', interrupted)
+    monkeypatch.setattr(feature_extraction, 'save_outputs', interrupted)
     with pytest.raises(KeyboardInterrupt):
         extract.main(argv)
     done = [r['video'] for r in read_manifest(out)]
@@ -226,7 +229,7 @@ def test_image_encoder_per_frame(demo_videos, tmp_path, capsys):
     SigLIP 2 / DINO baselines), equal to PerFrameImageEncoder run on the
     pipeline's clip; only the mean can be pooled."""
     from mmivnext.models.backbones import PerFrameImageEncoder
-    from mmivnext.utils.demo_models import save_tiny_siglip
+    from mmivnext.testing import save_tiny_siglip
     siglip = save_tiny_siglip(str(tmp_path / 'siglip'), hidden_size=32,
                               num_heads=2, image_size=32)
     out = str(tmp_path / 'out')
@@ -237,12 +240,12 @@ def test_image_encoder_per_frame(demo_videos, tmp_path, capsys):
     assert record['shapes'] == dict(pooled=[32], tokens=[4, 2, 2, 32])
     arrays = load_file(osp.join(out, record['outputs']['tokens']))
 
-    pipeline = extract.build_pipeline(extract.pipeline_cfg(
+    pipeline = build_pipeline(pipeline_cfg(
         num_frames=4, num_clips=1, short_side=32, crop_size=28))
     imgs = pipeline(dict(filename=record['filename'], start_index=0,
                          modality='RGB'))['imgs']
-    mean = torch.tensor(extract.IMAGENET_MEAN).view(1, 3, 1, 1, 1)
-    std = torch.tensor(extract.IMAGENET_STD).view(1, 3, 1, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
     clips = (torch.from_numpy(imgs).float() - mean) / std
     encoder = PerFrameImageEncoder(pretrained=siglip, out_type='featmap')
     with torch.no_grad():
@@ -323,10 +326,10 @@ def test_outputs_are_written_atomically(demo_videos, encoder_file, tmp_path,
             raise KeyboardInterrupt
         save(file, array)
 
-    monkeypatch.setattr(extract.np, 'save', killed)
+    monkeypatch.setattr(np, 'save', killed)
     with pytest.raises(KeyboardInterrupt):
         extract.main(argv)
-    monkeypatch.setattr(extract.np, 'save', save)
+    monkeypatch.setattr(np, 'save', save)
     assert sorted(os.listdir(osp.join(out, 'val'))) == [
         'video_00000.pooled.npy']
     assert [r['video'] for r in read_manifest(out)] == ['val/video_00000.mp4']

@@ -3,7 +3,8 @@
 A tiny fake InternVideo2 encoder (1 cls token, no patch norms; alone and
 nested under ``vision_encoder.`` with a classifier and text parts) is
 converted, loaded strictly into ``VisionTransformer3D`` and compared with a
-plain-torch forward of the source arithmetic (:mod:`internvideo_helpers`).
+plain-torch forward of the source arithmetic
+(:mod:`mmivnext.testing.internvideo_reference`).
 """
 import json
 import os
@@ -13,14 +14,16 @@ import sys
 
 import pytest
 import torch
-from internvideo_helpers import (HEADS, PROJ_HEADS, ROOT, SIZE, TOOLS,
-                                 fake_state_dict, reference_forward, video)
-from script_helpers import load_converter
+from script_helpers import ROOT, load_converter
 from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 
 from mmivnext.models.backbones import VisionTransformer3D
+from mmivnext.testing.internvideo_reference import (HEADS, PROJ_HEADS, SIZE,
+                                                    fake_state_dict,
+                                                    reference_forward, video)
 
+TOOLS = osp.join(ROOT, 'tools', 'model_converters')
 iv2 = load_converter('internvideo2_to_mmivnext')
 
 

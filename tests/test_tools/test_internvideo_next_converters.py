@@ -3,10 +3,10 @@
 A tiny fake InternVideo-Next encoder (release layout, and a training
 checkpoint under ``module`` with predictor and decoders) is converted, loaded
 strictly into ``VisionTransformer3D`` and compared with a plain-torch forward
-of the source arithmetic (:mod:`internvideo_helpers`). The Stage-2 init of
-a tiny authors' training checkpoint (ModernBERT predictor included) loads
-strictly into our Stage-2 model, and its predictor is compared with a
-plain-torch forward of the authors' predictor.
+of the source arithmetic (:mod:`mmivnext.testing.internvideo_reference`).
+The Stage-2 init of a tiny authors' training checkpoint (ModernBERT predictor
+included) loads strictly into our Stage-2 model, and its predictor is
+compared with a plain-torch forward of the authors' predictor.
 """
 import json
 import os
@@ -16,18 +16,18 @@ import sys
 
 import pytest
 import torch
-from internvideo_helpers import (AUTHOR_HEADS, GRID, HEADS, PRED_BERT,
-                                 PRED_DIMS, PRED_LAYERS, PROJ_HEADS, PROJ_OUT,
-                                 ROOT, SIZE, TOOLS, WIDTH, fake_state_dict,
-                                 fake_training_module, reference_forward,
-                                 reference_predictor, video)
-from script_helpers import load_converter
+from script_helpers import ROOT, load_converter
 from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 
 from mmivnext.models.backbones import VisionTransformer3D
 from mmivnext.models.utils.norm import NORM_ALIASES
+from mmivnext.testing.internvideo_reference import (
+    AUTHOR_HEADS, GRID, HEADS, PRED_BERT, PRED_DIMS, PRED_LAYERS, PROJ_HEADS,
+    PROJ_OUT, SIZE, WIDTH, fake_state_dict, fake_training_module,
+    reference_forward, reference_predictor, video)
 
+TOOLS = osp.join(ROOT, 'tools', 'model_converters')
 ivnext = load_converter('internvideo_next_to_mmivnext')
 iv2 = load_converter('internvideo2_to_mmivnext')
 TRAINING_EXTRAS = ('clip_pos_embed', 'diff_pos_embed', 'bert_mask_token',

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from mmivnext.datasets.demo_videos import make_demo_videos
 from mmivnext.engine.runner import build_runner
+from mmivnext.testing import make_demo_videos
 from script_helpers import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(
     ROOT, 'configs/probes/demo/'
-    'attentive-probe_vit-tiny-p14_1xb32-16x1x1-40e_demo-videos.py')
+    'attentive-probe_ivnext-vit-tiny-p14_1xb32-16x1x1-40e_demo-videos.py')
 
 probe_sweep = load_script('tools/probe_sweep.py')
 

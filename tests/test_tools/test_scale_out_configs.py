@@ -21,10 +21,16 @@ from mmivnext.models.selfsup.base import with_sizes
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCALE_OUT = osp.join(ROOT, 'configs', 'ivnext', 'scale_out')
-FSDP_VITL = osp.join(SCALE_OUT, 'stage1_vitl_fsdp.py')
-FSDP_1B = osp.join(SCALE_OUT, 'stage1_vit1b_fsdp.py')
-ZERO2 = osp.join(SCALE_OUT, 'stage1_vitl_deepspeed-zero2.py')
-ZERO3 = osp.join(SCALE_OUT, 'stage1_vitl_deepspeed-zero3.py')
+FSDP_VITL = osp.join(
+    SCALE_OUT, 'ivnext-stage1-fsdp_vit-large-p14_64xb32-16x1x1-50e_k710.py')
+FSDP_1B = osp.join(
+    SCALE_OUT, 'ivnext-stage1-fsdp_vit-1b-p14_64xb32-16x1x1-50e_k710.py')
+ZERO2 = osp.join(
+    SCALE_OUT,
+    'ivnext-stage1-deepspeed-zero2_vit-large-p14_64xb32-16x1x1-50e_k710.py')
+ZERO3 = osp.join(
+    SCALE_OUT,
+    'ivnext-stage1-deepspeed-zero3_vit-large-p14_64xb32-16x1x1-50e_k710.py')
 VITL = osp.join(ROOT, 'configs', 'ivnext', 'stage1_vitl.py')
 HAS_DEEPSPEED = importlib.util.find_spec('deepspeed') is not None
 
@@ -41,7 +47,7 @@ def train_tool():
 
 @pytest.fixture(scope='module')
 def demo_models(tmp_path_factory):
-    from mmivnext.utils.demo_models import make_demo_models
+    from mmivnext.testing import make_demo_models
     return make_demo_models(str(tmp_path_factory.mktemp('demo_models')))
 
 

@@ -12,12 +12,12 @@ from collections import OrderedDict
 import pytest
 import torch
 
-from mmivnext.datasets import make_synthetic_depth_sequences
+from mmivnext.testing import make_synthetic_depth_sequences
 from script_helpers import ROOT, load_script
 
 CONFIG = osp.join(
     ROOT, 'configs/probes/depth/'
-    'depth-probe_vit-tiny-p14_1xb4-4x1x1-10e_synthetic-depth.py')
+    'depth-probe_ivnext-vit-tiny-p14_1xb4-4x1x1-10e_synthetic-depth.py')
 
 
 def _options(data_root, experiment):

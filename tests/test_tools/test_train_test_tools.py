@@ -181,11 +181,11 @@ def test_amp_trains_on_cpu(demo_videos, tmp_path):
 def test_stage1_demo_trains_on_two_ranks(demo_videos, tmp_path):
     """DDP over the Stage-1 model: every parameter gets a gradient (DDP fails
     on unused ones), the frozen teacher stays out of it, ranks agree."""
-    from mmivnext.utils.demo_models import make_demo_models
+    from mmivnext.testing import make_demo_models
     models = make_demo_models(str(tmp_path / 'demo_models'))
     config = osp.join(
         ROOT, 'configs/ivnext/demo/'
-        'stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
+        'ivnext-stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
     work_dir = tmp_path / 'stage1'
     _run([
         'bash', 'tools/dist_train.sh', config, '2', '--work-dir',

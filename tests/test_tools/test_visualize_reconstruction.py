@@ -10,8 +10,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmivnext.testing.tiny_stage1 import build, tiny_model_cfg
 from script_helpers import load_script
-from stage1_helpers import build, tiny_model_cfg
 
 
 @pytest.fixture(scope='module')

@@ -10,8 +10,8 @@ from mmivnext.models.predictors import (ModernBertPredictor,
                                         VisionTransformerPredictor)
 from mmivnext.models.teachers import SigLIPTeacher
 from mmivnext.models.utils import sdpa_backends_context
+from mmivnext.testing import save_tiny_modernbert, save_tiny_siglip
 from mmivnext.utils import flops
-from mmivnext.utils.demo_models import save_tiny_modernbert, save_tiny_siglip
 
 
 def counted(fn):

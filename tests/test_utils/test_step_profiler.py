@@ -4,8 +4,7 @@ import copy
 import pytest
 import torch
 
-from stage1_helpers import build, clips, tiny_model_cfg
-
+from mmivnext.testing.tiny_stage1 import build, clips, tiny_model_cfg
 from mmivnext.utils.step_profiler import StepProfiler
 
 

@@ -7,7 +7,7 @@ Example::
 """
 import argparse
 
-from mmivnext.utils.demo_models import make_demo_models
+from mmivnext.testing.demo_models import make_demo_models
 
 
 def main(argv=None):

@@ -5,12 +5,12 @@ Example::
     python tools/data/make_demo_videos.py                      # data/demo_videos
     python tools/data/make_demo_videos.py --out-dir /tmp/demo --num-train 24
 
-See :mod:`mmivnext.datasets.demo_videos` for the classes and the layout.
+See :mod:`mmivnext.testing.demo_videos` for the classes and the layout.
 """
 import argparse
 import time
 
-from mmivnext.datasets.demo_videos import DEMO_CLASSES, make_demo_videos
+from mmivnext.testing.demo_videos import DEMO_CLASSES, make_demo_videos
 
 
 def parse_args(argv=None):

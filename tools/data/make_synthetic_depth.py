@@ -5,13 +5,13 @@ Example::
     python tools/data/make_synthetic_depth.py                 # data/synthetic_depth
     python tools/data/make_synthetic_depth.py --out-dir /tmp/depth --num-train 16
 
-See :mod:`mmivnext.datasets.synthetic_depth` for the scenes and
+See :mod:`mmivnext.testing.synthetic_depth` for the scenes and
 :mod:`mmivnext.datasets.video_depth_dataset` for the layout.
 """
 import argparse
 import time
 
-from mmivnext.datasets.synthetic_depth import make_synthetic_depth_sequences
+from mmivnext.testing.synthetic_depth import make_synthetic_depth_sequences
 
 
 def parse_args(argv=None):

@@ -5,13 +5,13 @@ Example::
     python tools/data/make_synthetic_ek100.py          # data/synthetic_ek100
     python tools/data/make_synthetic_ek100.py --out-dir /tmp/ek --num-train 8
 
-See :mod:`mmivnext.datasets.synthetic_ek100` for what the videos show and the
+See :mod:`mmivnext.testing.synthetic_ek100` for what the videos show and the
 layout.
 """
 import argparse
 import time
 
-from mmivnext.datasets.synthetic_ek100 import make_synthetic_ek100
+from mmivnext.testing.synthetic_ek100 import make_synthetic_ek100
 
 
 def parse_args(argv=None):

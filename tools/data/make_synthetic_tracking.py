@@ -9,13 +9,13 @@ Example::
         data/synthetic_tracking/windows_train.json \\
         --target-fps 5 --resize-short 56 --crop-size 56
 
-See :mod:`mmivnext.datasets.synthetic_tracking` for what is drawn and the
+See :mod:`mmivnext.testing.synthetic_tracking` for what is drawn and the
 layout.
 """
 import argparse
 import time
 
-from mmivnext.datasets.synthetic_tracking import make_synthetic_tracking
+from mmivnext.testing.synthetic_tracking import make_synthetic_tracking
 
 
 def parse_args(argv=None):

@@ -1,5 +1,5 @@
 """InternVideo-Next Stage 1: semantic-guided pixel reconstruction."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -62,8 +62,9 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
             ``LatentPredictionHead`` with
             ``CosineSimilarityLoss(normalize_target=False)`` (the authors'
             ``final_clip_decoder``). Defaults to None (no global alignment).
-        norm_pixel_targets, data_preprocessor, sdpa_backends,
-        compile_encoder, init_cfg: See :class:`BaseVideoSelfSupervisor`.
+        **base_args: ``norm_pixel_targets``, ``data_preprocessor``,
+            ``sdpa_backends``, ``compile_encoder``, ``init_cfg`` of
+            :class:`BaseVideoSelfSupervisor`; any other name raises.
     """
 
     def __init__(self,
@@ -74,22 +75,9 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
                  pixel_head: Optional[dict] = None,
                  align_head: Optional[dict] = None,
                  global_align_head: Optional[dict] = None,
-                 norm_pixel_targets: bool = False,
-                 data_preprocessor: Optional[dict] = None,
-                 sdpa_backends: Optional[Sequence[str]] = None,
-                 compile_encoder: Union[bool, dict] = False,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            masker=masker,
-            teacher=teacher,
-            predictor=predictor,
-            pixel_head=pixel_head,
-            norm_pixel_targets=norm_pixel_targets,
-            data_preprocessor=data_preprocessor,
-            sdpa_backends=sdpa_backends,
-            compile_encoder=compile_encoder,
-            init_cfg=init_cfg)
+                 **base_args) -> None:
+        super().__init__(backbone, masker, teacher, predictor, pixel_head,
+                         **base_args)
         if (align_head or global_align_head) and self.teacher is None:
             raise ValueError('The alignment losses need a teacher.')
         self.align_head = MODELS.build(with_sizes(

@@ -1,6 +1,6 @@
 """InternVideo-Next Stage 2: latent prediction against a frozen Stage-1
 teacher."""
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple
 
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -65,8 +65,9 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
         mask_teacher (dict, optional): A ``SigLIPTeacher`` whose attention
             drives a ``SemanticMasker`` (Table 4 "Stage-2 Semantic" masks).
             Defaults to None.
-        norm_pixel_targets, data_preprocessor, sdpa_backends,
-        compile_encoder, init_cfg: See :class:`BaseVideoSelfSupervisor`.
+        **base_args: ``norm_pixel_targets``, ``data_preprocessor``,
+            ``sdpa_backends``, ``compile_encoder``, ``init_cfg`` of
+            :class:`BaseVideoSelfSupervisor`; any other name raises.
     """
 
     def __init__(self,
@@ -80,22 +81,9 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
                  visible_align_head: Optional[dict] = None,
                  pixel_head: Optional[dict] = None,
                  mask_teacher: Optional[dict] = None,
-                 norm_pixel_targets: bool = False,
-                 data_preprocessor: Optional[dict] = None,
-                 sdpa_backends: Optional[Sequence[str]] = None,
-                 compile_encoder: Union[bool, dict] = False,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            masker=masker,
-            teacher=teacher,
-            predictor=predictor,
-            pixel_head=pixel_head,
-            norm_pixel_targets=norm_pixel_targets,
-            data_preprocessor=data_preprocessor,
-            sdpa_backends=sdpa_backends,
-            compile_encoder=compile_encoder,
-            init_cfg=init_cfg)
+                 **base_args) -> None:
+        super().__init__(backbone, masker, teacher, predictor, pixel_head,
+                         **base_args)
         self.head = MODELS.build(with_sizes(
             head, 'head', in_dims=self.predictor.embed_dims,
             out_dims=self.teacher.embed_dims))

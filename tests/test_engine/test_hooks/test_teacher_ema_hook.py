@@ -13,7 +13,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from mmivnext.engine.hooks import TeacherEMAHook
-from tiny_stage2_helpers import TinyStage2, write_stage1_checkpoint
+from mmivnext.testing.tiny_stage2 import TinyStage2, write_stage1_checkpoint
 
 
 @pytest.fixture(scope='module')

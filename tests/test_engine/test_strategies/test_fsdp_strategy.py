@@ -19,8 +19,8 @@ from mmivnext.engine.strategies import (AnyDeviceFSDPStrategy, classes_named,
                                         move_frozen_teachers)
 from mmivnext.engine.strategies.fsdp_strategy import _sharded_clip_grad_norm
 from mmivnext.models.teachers import BaseFrozenTeacher
-from tiny_stage2_helpers import (TinyStage2, make_encoder,
-                                 write_stage1_checkpoint)
+from mmivnext.testing.tiny_stage2 import (TinyStage2, make_encoder,
+                                          write_stage1_checkpoint)
 
 BLOCK = 'TransformerEncoderLayer'
 

@@ -18,7 +18,7 @@ from mmivnext.models.data_preprocessors.video_pretrain_data_preprocessor \
     import IMAGENET_MEAN, IMAGENET_STD
 from mmivnext.models.teachers import SigLIPTeacher
 from mmivnext.registry import MODELS
-from mmivnext.utils.demo_models import save_tiny_siglip
+from mmivnext.testing import save_tiny_siglip
 from transformers import (AutoModel, Dinov2Config, Dinov2Model,
                           DINOv3ViTConfig, DINOv3ViTModel,
                           Siglip2VisionConfig, Siglip2VisionModel,

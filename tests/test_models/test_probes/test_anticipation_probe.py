@@ -8,17 +8,17 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmivnext.datasets import make_synthetic_ek100
 from mmivnext.registry import MODELS
+from mmivnext.testing import make_synthetic_ek100
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 CONFIGS = osp.join(ROOT, 'configs', 'probes', 'anticipation')
 VITL_CONFIG = osp.join(
-    CONFIGS, 'anticipation-probe_ivnext-vitl-p14_8xb16-32f8fps-20e_ek100.py')
+    CONFIGS, 'anticipation-probe_ivnext-vit-large-p14_8xb16-32f8fps-20e_ek100.py')
 TINY_CONFIG = osp.join(
     CONFIGS,
-    'anticipation-probe_vit-tiny-p14_1xb8-8f4fps-10e_synthetic-ek100.py')
+    'anticipation-probe_ivnext-vit-tiny-p14_1xb8-8f4fps-10e_synthetic-ek100.py')
 
 #: A tiny Stage-2 encoder: 2 layers of width 64, 4 frames of 28 px (2 x 2).
 ENCODER = dict(

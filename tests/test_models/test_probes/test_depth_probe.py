@@ -11,17 +11,17 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from mmivnext.datasets import make_synthetic_depth_sequences
 from mmivnext.registry import DATASETS, MODELS
+from mmivnext.testing import make_synthetic_depth_sequences
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 CONFIGS = osp.join(ROOT, 'configs', 'probes', 'depth')
 TINY = osp.join(CONFIGS,
-                'depth-probe_vit-tiny-p14_1xb4-4x1x1-10e_synthetic-depth.py')
-KITTI = osp.join(CONFIGS, 'depth-probe_ivnext-vitl-p14_8xb16-32x1x1-30e_kitti.py')
+                'depth-probe_ivnext-vit-tiny-p14_1xb4-4x1x1-10e_synthetic-depth.py')
+KITTI = osp.join(CONFIGS, 'depth-probe_ivnext-vit-large-p14_8xb16-32x1x1-30e_kitti.py')
 SCANNET = osp.join(CONFIGS,
-                   'depth-probe_ivnext-vitl-p14_8xb32-16x1x1-30e_scannet.py')
+                   'depth-probe_ivnext-vit-large-p14_8xb32-16x1x1-30e_scannet.py')
 
 
 @pytest.fixture(scope='module')
@@ -167,7 +167,7 @@ def test_runner_trains_and_validates(synthetic, tmp_path):
 def test_image_encoder_per_frame(tmp_path):
     """A frozen PerFrameImageEncoder (the image-model rows of the zoo) is
     probed like a video encoder; a trainable one is refused."""
-    from mmivnext.utils.demo_models import save_tiny_siglip
+    from mmivnext.testing import save_tiny_siglip
     pretrained = save_tiny_siglip(str(tmp_path / 'siglip'), hidden_size=64,
                                   image_size=32)
     cfg = Config.fromfile(TINY).model

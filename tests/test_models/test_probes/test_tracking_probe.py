@@ -12,10 +12,16 @@ from torch.testing import assert_close
 
 from mmivnext.models.probes import BoxTrackingProbe
 from mmivnext.registry import MODELS
-from tracking_helpers import (ROOT, TINY_CONFIG, WAYMO_CONFIG,
-                              make_tracking_set, random_samples,
-                              tiny_probe_cfg)
+from mmivnext.testing.tiny_tracking import (make_tracking_set, random_samples,
+                                            tiny_probe_cfg)
 
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+TRACKING = osp.join(ROOT, 'configs', 'probes', 'tracking')
+TINY_CONFIG = osp.join(TRACKING, 'box-tracking-probe_ivnext-vit-tiny-p14_'
+                       '1xb8-16x1x1-10e_synthetic-tracking.py')
+WAYMO_CONFIG = osp.join(TRACKING, 'box-tracking-probe_ivnext-vit-large-p14_'
+                        '8xb32-16x2x1-20e_waymo.py')
 T, SIZE = 16, 28
 
 
@@ -129,8 +135,9 @@ def test_waymo_config_is_the_released_vitl_probe():
     model = cfg.model
     assert model.type == 'BoxTrackingProbe'
     attentive = Config.fromfile(osp.join(
-        ROOT, 'configs/probes/attentive-probe_ivnext-vitl-p14_8xb32-16x1x1-'
-        '20e_k400.py')).model.backbone
+        ROOT, 'configs/probes',
+        'attentive-probe_ivnext-vit-large-p14_8xb32-16x1x1-20e_k400.py'
+    )).model.backbone
     # The same encoder as the ViT-L attentive probe, as a feature map.
     differs = {k for k in set(attentive) | set(model.backbone)
                if k != 'type' and attentive.get(k) != model.backbone.get(k)}

@@ -6,9 +6,9 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from stage1_helpers import build, clips, tiny_model_cfg
 
 from mmivnext.models.utils import sdpa_backends_context
+from mmivnext.testing.tiny_stage1 import build, clips, tiny_model_cfg
 
 
 def _twin(model, cfg):

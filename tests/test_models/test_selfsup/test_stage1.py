@@ -5,13 +5,14 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmivnext.utils.demo_models import make_demo_models
-from stage1_helpers import build, clips, tiny_model_cfg
+from mmivnext.testing import make_demo_models
+from runner_helpers import use_demo_data
+from mmivnext.testing.tiny_stage1 import build, clips, tiny_model_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 DEMO_CONFIG = osp.join(
-    ROOT, 'configs/ivnext/demo/stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
+    ROOT, 'configs/ivnext/demo/ivnext-stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
 
 
 def test_loss_names_and_gradients(tiny_checkpoints):
@@ -94,6 +95,9 @@ def test_invalid_combinations_are_refused(tiny_checkpoints):
         build(dict(base, teacher=None))
     with pytest.raises(ValueError, match='go together'):
         build(dict(base, pixel_head=None))
+    # The shared arguments go to the base class, which refuses a typo.
+    with pytest.raises(TypeError, match='norm_pixel_target'):
+        build(dict(base, norm_pixel_target=True))
     with pytest.raises(ValueError, match='aligns 3 layers'):
         build(dict(base, align_head=dict(type='TokenAlignmentHead',
                                          num_layers=3)))
@@ -187,14 +191,8 @@ def test_demo_config_trains_through_a_runner(demo_videos, tmp_path):
     cfg.work_dir = str(tmp_path / 'work_dir')
     cfg.model.teacher.pretrained = demo_models['teacher']
     cfg.model.predictor.pretrained = demo_models['predictor']
-    cfg.train_dataloader.dataset.ann_file = demo_videos['train_list']
-    cfg.train_dataloader.dataset.data_prefix.video = demo_videos['root']
-    cfg.train_dataloader.batch_size = 4
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
+    use_demo_data(cfg, demo_videos, num_workers=0)
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     runner = Runner.from_cfg(cfg)
     runner.train()
     model = runner.model
@@ -205,7 +203,7 @@ def test_demo_config_trains_through_a_runner(demo_videos, tmp_path):
     checkpoint = torch.load(tmp_path / 'work_dir' / 'epoch_1.pth',
                             map_location='cpu',
                             weights_only=True)
-    assert checkpoint['meta']['iter'] == 3  # 12 clips / batch 4
+    assert checkpoint['meta']['iter'] == 2  # 8 clips / batch 4
     assert not any(k.startswith('teacher') for k in checkpoint['state_dict'])
     assert any(k.startswith('predictor.layers') for k in
                checkpoint['state_dict'])

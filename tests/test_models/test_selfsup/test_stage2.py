@@ -9,14 +9,15 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmivnext.registry import MODELS
-from mmivnext.utils.demo_models import make_demo_models
+from mmivnext.testing import make_demo_models
+from runner_helpers import use_demo_data
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 DEMO = osp.join(ROOT, 'configs', 'ivnext', 'demo')
-STAGE1_DEMO = osp.join(DEMO, 'stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
+STAGE1_DEMO = osp.join(DEMO, 'ivnext-stage1_vit-tiny-p14_1xb8-8x1x1-2e_demo-videos.py')
 STAGE2_DEMO = osp.join(DEMO,
-                       'stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py')
+                       'ivnext-stage2_vit-tiny-p14_1xb8-16x1x1-1e_demo-videos.py')
 
 
 def _converter():
@@ -122,13 +123,8 @@ def test_runner_trains_and_keeps_the_teacher_bitwise(stage1, demo_videos,
     from mmengine.runner import Runner
     cfg = stage2_cfg(stage1)
     cfg.work_dir = str(tmp_path)
-    cfg.train_dataloader.dataset.ann_file = demo_videos['train_list']
-    cfg.train_dataloader.dataset.data_prefix.video = demo_videos['root']
-    cfg.train_dataloader.batch_size = 4
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
+    use_demo_data(cfg, demo_videos, num_workers=0)
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     runner = Runner.from_cfg(cfg)
     teacher = runner.model.teacher
     before = {k: v.clone() for k, v in teacher_state(teacher).items()}

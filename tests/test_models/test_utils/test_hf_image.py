@@ -14,7 +14,7 @@ from mmivnext.models.utils import (SIGLIP_MODEL_CLASSES, clips_to_model_images,
                                    load_pretrained_strict, naflex_patchify,
                                    native_image_size, read_image_statistics,
                                    run_siglip_vision_model)
-from mmivnext.utils.demo_models import save_tiny_siglip
+from mmivnext.testing import save_tiny_siglip
 from transformers import (Siglip2ImageProcessor, Siglip2VisionConfig,
                           Siglip2VisionModel, SiglipImageProcessor,
                           SiglipVisionModel)

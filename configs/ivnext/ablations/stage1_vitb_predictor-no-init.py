@@ -1,6 +1,0 @@
-# Table 1(a) "+ Diffusion Decoder" and Table 1(b) "last5 w/o init": the
-# diffusion decoder with the last 5 ModernBERT-Large layers initialised at
-# random instead of from the pretrained text model.
-_base_ = ['./stage1_vitb_ablation-base.py']
-
-model = dict(predictor=dict(init='none'))

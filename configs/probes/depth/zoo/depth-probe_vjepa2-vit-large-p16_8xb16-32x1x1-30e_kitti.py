@@ -1,0 +1,16 @@
+# V-JEPA 2 ViT-L/16: its row of the KITTI video-depth comparison (one command per
+# row). The protocol - data, head, schedule, metric - is
+# configs/probes/depth/depth-probe_ivnext-vit-large-p14_8xb16-32x1x1-30e_kitti.py, with
+# its frozen encoder replaced by configs/_base_/encoders/vjepa2_vit-large-p16.py.
+#
+#   tools/dist_train.sh THIS_CONFIG 8
+#   tools/dist_test.sh THIS_CONFIG work_dirs/<config name>/epoch_30.pth 8
+_base_ = [
+    '../depth-probe_ivnext-vit-large-p14_8xb16-32x1x1-30e_kitti.py',
+    '../../../_base_/encoders/vjepa2_vit-large-p16.py',
+]
+
+model = dict(
+    backbone=dict(_base_.frozen_encoder, _delete_=True,
+                  num_frames=_base_.num_frames),
+    head=dict(in_channels=_base_.frozen_encoder_dims))

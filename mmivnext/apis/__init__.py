@@ -1,0 +1,27 @@
+"""High-level APIs: encoder embeddings of videos (the library of
+``tools/extract_features.py``).
+
+:mod:`.feature_extraction` lists videos, builds the preprocessing and the
+encoder and runs the extraction; :mod:`.feature_files` writes and checks the
+output files, the manifest and the settings.
+"""
+from .feature_extraction import (IMAGENET_MEAN, IMAGENET_STD, POOL_CHOICES,
+                                 VIDEO_EXTS, ClipDataset, build_pipeline,
+                                 encode, extract_features, list_videos,
+                                 load_config_encoder, load_exported_encoder,
+                                 load_image_encoder, pipeline_cfg,
+                                 scan_folder)
+from .feature_files import (FORMATS, MANIFEST, SETTINGS, check_settings,
+                            check_unique_stems, is_done, output_files,
+                            output_keys, output_problem, output_stem,
+                            pending_videos, read_manifest, save_outputs)
+
+__all__ = [
+    'VIDEO_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'POOL_CHOICES',
+    'scan_folder', 'list_videos', 'pipeline_cfg', 'build_pipeline',
+    'ClipDataset', 'load_exported_encoder', 'load_config_encoder',
+    'load_image_encoder', 'encode', 'extract_features', 'FORMATS', 'MANIFEST',
+    'SETTINGS', 'output_keys', 'output_stem', 'check_unique_stems',
+    'output_files', 'save_outputs', 'output_problem', 'read_manifest',
+    'is_done', 'pending_videos', 'check_settings'
+]
