@@ -13,8 +13,9 @@ import os.path as osp
 from typing import Mapping, Optional, Union
 
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
+
+from .checkpoint_io import load_checkpoint_file
 
 
 def exported_json_path(weights: str) -> Optional[str]:
@@ -76,11 +77,11 @@ def load_pretrained(encoder: nn.Module, cfg: dict) -> None:
     """Load a ``Pretrained`` init_cfg's checkpoint into ``encoder`` strictly.
 
     The architecture JSON of an exported encoder is checked first
-    (:func:`check_exported_architecture`). The file is read through
-    MMEngine's loader (local paths and URLs), which mmivnext makes
-    weights-only (:mod:`mmivnext.utils.compat`, fix 7): nothing in it is
-    run, and a file that cannot be read safely raises a
-    ``CheckpointLoadError`` naming it. A checkpoint's ``state_dict`` entry is
+    (:func:`check_exported_architecture`). The file (a local path or an
+    http(s) URL) is read by
+    :func:`~mmivnext.utils.checkpoint_io.load_checkpoint_file`, weights
+    only: nothing in it is run, and a file that cannot be read safely raises
+    a ``CheckpointLoadError`` naming it. A checkpoint's ``state_dict`` entry is
     used if it has one, then only the keys under ``cfg['prefix']`` (if given;
     a missing trailing dot is added, as MMEngine does), stripped of it. The
     encoder is marked initialised. Every error names the file.
@@ -99,7 +100,7 @@ def load_pretrained(encoder: nn.Module, cfg: dict) -> None:
     """
     filename, prefix = cfg['checkpoint'], cfg.get('prefix')
     check_exported_architecture(encoder, filename)
-    state = _load_checkpoint(filename, map_location='cpu')
+    state = load_checkpoint_file(filename)
     if isinstance(state, Mapping) and 'state_dict' in state:
         state = state['state_dict']
     if not isinstance(state, Mapping):

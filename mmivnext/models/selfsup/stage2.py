@@ -3,10 +3,10 @@ teacher."""
 from typing import Dict, Mapping, Optional, Tuple
 
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import Tensor
 
 from mmivnext.registry import MODELS
+from mmivnext.utils.checkpoint_io import load_checkpoint_file
 from ..maskers import MaskIndices
 from .base import BaseVideoSelfSupervisor, gather_tokens, with_sizes
 
@@ -117,9 +117,9 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
         """Load ``backbone.*`` (and ``predictor.*``) strictly from a Stage-1
         checkpoint; position embeddings are resized to this model's grid.
 
-        The file is read through MMEngine's loader, which mmivnext makes
-        weights-only (:mod:`mmivnext.utils.compat`, fix 7): nothing in it
-        is run. Every error names ``filename``.
+        The file is read by :func:`~mmivnext.utils.checkpoint_io.
+        load_checkpoint_file` (weights only: nothing in it is run). Every
+        error names ``filename``.
 
         Raises:
             FileNotFoundError: No such file.
@@ -129,7 +129,7 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
             RuntimeError: Its weights do not fit a part (missing or
                 unexpected keys, shapes).
         """
-        checkpoint = _load_checkpoint(filename, map_location='cpu')
+        checkpoint = load_checkpoint_file(filename)
         state = checkpoint.get('state_dict', checkpoint) \
             if isinstance(checkpoint, Mapping) else checkpoint
         if not isinstance(state, Mapping):
