@@ -183,7 +183,7 @@ class PerFrameImageEncoder(BaseModule):
         if frozen:
             self.model.requires_grad_(False)
             self.model.eval()
-        self._is_init = True  # the weights come from `pretrained`
+        self._is_init = True  # loaded above (mmivnext.models.utils.init)
 
     @property
     def embed_dims(self) -> int:
@@ -201,11 +201,6 @@ class PerFrameImageEncoder(BaseModule):
                 f'layer={self.layer}, frozen={self.frozen}, '
                 f'image_size={self.image_size}, '
                 f'interpolation={self.interpolation!r}')
-
-    def init_weights(self) -> None:
-        """Nothing to initialise: the weights come from ``pretrained`` (and
-        transformers' own ``init_weights`` must not re-initialise them)."""
-        self._is_init = True
 
     def train(self, mode: bool = True) -> 'PerFrameImageEncoder':
         """Set the training mode; a frozen model stays in eval mode."""

@@ -65,14 +65,14 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import update_init_info
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from mmivnext.registry import MODELS
 from mmivnext.utils.encoder_loading import load_pretrained, pretrained_init_cfg
 from ..utils import (AttentionPoolingBlock, LayerScale, PatchEmbed3D,
-                     TransformerEncoderLayer, build_norm, check_values)
+                     TransformerEncoderLayer, build_norm, check_values,
+                     init_linear_and_norm_)
 from ..utils.norm import NormCfg, canonical_norm_cfg
 from ..utils.pos_embed import (initial_pos_embed, pos_embed_for_grid,
                                register_pos_embed)
@@ -178,7 +178,7 @@ class VisionTransformer3D(BaseModule):
             (``requires_grad=False``, kept in eval mode by ``train()``);
             ``n = num_layers`` also freezes the final norm and the projector.
             Defaults to -1.
-        rescale_residual_init (bool): In ``init_weights``, divide the weights of
+        rescale_residual_init (bool): In the default init, divide the weights of
             ``attn.proj`` and ``mlp.fc2`` of block ``i`` by ``sqrt(2 (i + 1))``,
             as the released code does. Defaults to False.
         pos_embed_type (str): The position-embedding scheme
@@ -192,9 +192,8 @@ class VisionTransformer3D(BaseModule):
             mean of the patch tokens in ``out_type='avg_featmap'``, for every
             requested layer (VideoMAE / BEiT mean pooling, usually with
             ``final_norm=False``). Defaults to False.
-        init_cfg (dict | list[dict], optional): MMEngine init config; with
-            ``type='Pretrained'`` the checkpoint is loaded instead of the default
-            init. Defaults to None.
+        init_cfg (dict | list[dict], optional): Applied by
+            :meth:`init_weights`. Defaults to None.
     """
 
     arch_zoo = {
@@ -347,6 +346,7 @@ class VisionTransformer3D(BaseModule):
         if projector_cfg is not None:
             self.projector = AttentionPoolingBlock(self.embed_dims,
                                                    **projector_cfg)
+        self._default_init()
         self._freeze_stages()
 
     @classmethod
@@ -489,50 +489,32 @@ class VisionTransformer3D(BaseModule):
         return self
 
     def init_weights(self) -> None:
-        """Initialise the weights, unless they are loaded.
+        """Apply ``init_cfg`` (:mod:`mmivnext.models.utils.init`).
 
-        With a ``Pretrained`` ``init_cfg`` (``checkpoint``, optional
-        ``prefix``), the checkpoint is loaded **strictly**: a missing or
-        unexpected weight raises an error naming the keys and the file, where
-        MMEngine's own ``Pretrained`` would log them and leave the missing
-        ones at random (the position embedding is resized to this model's
-        grid by the load pre-hook). An exported encoder's architecture JSON
-        (``X.json`` beside ``X.safetensors``) must agree with this encoder's
-        arguments, sizes aside
+        A ``Pretrained`` entry (``checkpoint``, optional ``prefix``) loads
+        **strictly**: a missing or unexpected weight raises an error naming the
+        keys and the file, where MMEngine's own ``Pretrained`` would log them
+        and leave the missing ones at random; the position embedding is
+        resized to this model's grid, and an exported encoder's architecture
+        JSON must agree with this encoder's arguments
         (:func:`~mmivnext.utils.encoder_loading.load_pretrained`).
-        Without a ``Pretrained`` init_cfg, and if no state dict was loaded:
-        trunc-normal(0.02) linear weights and zero biases, unit norm weights,
-        xavier-uniform patch projection (flattened),
-        trunc-normal cls tokens, sin-cos position embedding, LayerScale at its
-        init value, and optionally the residual rescaling
-        (``rescale_residual_init``). A module that already received a state
-        dict (``load_state_dict``) counts as initialised and is left untouched.
         """
         pretrained = pretrained_init_cfg(self.init_cfg)
-        if pretrained is not None:
-            if not self.is_init:
-                load_pretrained(self, pretrained)
-            return
-        if not self.is_init:
-            self._init_from_scratch()
-            if hasattr(self, '_params_init_info'):
-                update_init_info(self, init_info='Initialized by the default '
-                                 'init of VisionTransformer3D.init_weights')
-        super().init_weights()
+        if pretrained is None:
+            super().init_weights()
+        elif not self.is_init:
+            load_pretrained(self, pretrained)
 
     @torch.no_grad()
-    def _init_from_scratch(self) -> None:
+    def _default_init(self) -> None:
+        """Trunc-normal(0.02) linear weights and zero biases, unit norm
+        weights, xavier-uniform patch projection (flattened), trunc-normal
+        cls tokens and pooling query, the position embedding of
+        ``pos_embed_type``, LayerScale at its init value, and optionally the
+        residual rescaling (``rescale_residual_init``)."""
+        init_linear_and_norm_(self, std=.02)
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.LayerNorm, nn.RMSNorm)):
-                if m.weight is not None:
-                    nn.init.ones_(m.weight)
-                if getattr(m, 'bias', None) is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, LayerScale):
+            if isinstance(m, LayerScale):
                 m.reset_parameters()
         proj = self.patch_embed.proj
         nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))

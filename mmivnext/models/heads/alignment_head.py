@@ -6,8 +6,9 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
-from ..utils import (get_3d_sincos_pos_embed, mlp_decoder,
-                     pos_embed_load_pre_hook, resize_pos_embed_3d)
+from ..utils import (get_3d_sincos_pos_embed, init_linear_and_norm_,
+                     mlp_decoder, pos_embed_load_pre_hook,
+                     resize_pos_embed_3d)
 
 
 @MODELS.register_module()
@@ -38,8 +39,10 @@ class TokenAlignmentHead(BaseModule):
             ``in_dims`` (the authors').
         loss (dict): The alignment loss. Defaults to
             ``dict(type='CosineSimilarityLoss')``.
-        init_cfg (dict | list[dict], optional): Defaults to trunc-normal(0.02)
-            linear weights with zero biases (the authors' init).
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
+            (:mod:`mmivnext.models.utils.init`); the default init is
+            trunc-normal(0.02) linear weights with zero biases (the authors').
+            Defaults to None.
     """
 
     #: The pos_embed has no cls rows (the cls tokens are not aligned).
@@ -52,9 +55,7 @@ class TokenAlignmentHead(BaseModule):
                  num_layers: int = 6,
                  hidden_dims: Optional[int] = None,
                  loss: dict = dict(type='CosineSimilarityLoss'),
-                 init_cfg: Optional[dict] = dict(
-                     type='TruncNormal', layer='Linear', std=0.02,
-                     bias=0.)) -> None:
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         grid_size = tuple(int(g) for g in grid_size)
         if len(grid_size) != 3 or min(grid_size) < 1:
@@ -75,6 +76,7 @@ class TokenAlignmentHead(BaseModule):
             mlp_decoder(in_dims, hidden_dims or in_dims, out_dims)
             for _ in range(num_layers))
         self.loss_module = MODELS.build(loss)
+        init_linear_and_norm_(self.projs, std=.02)
 
     def forward(self,
                 student: Sequence[Tensor],

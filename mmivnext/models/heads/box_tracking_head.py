@@ -88,8 +88,8 @@ class BoxTrackingHead(BaseModule):
             ``dict(type='mmivnext.GIoULoss', loss_weight=0.5)``.
         init_std (float): Std of the trunc-normal init of the linear layers
             (biases 0, LayerNorms 1 / 0). Defaults to 0.02.
-        init_cfg (dict | list[dict], optional): Applied after the default
-            init. Defaults to None.
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
+            (:mod:`mmivnext.models.utils.init`). Defaults to None.
 
     Parameters: ``query_encoder`` (``Linear(4(1 + 2F), D)``, GELU,
     ``Linear(D, D)``), ``token_proj`` (``Linear(C, D)``), ``cross_block``
@@ -150,12 +150,6 @@ class BoxTrackingHead(BaseModule):
     @torch.no_grad()
     def _default_init(self) -> None:
         init_linear_and_norm_(self, self.init_std)
-
-    def init_weights(self) -> None:
-        """The default init (see ``init_std``), then ``init_cfg``."""
-        if not self.is_init:
-            self._default_init()
-        super().init_weights()
 
     def _pos_embed(self, grid: Tuple[int, int, int], x: Tensor) -> Tensor:
         """The ``[1, T'H'W', D]`` sin-cos embedding of ``grid``, cached."""

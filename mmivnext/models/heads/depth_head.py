@@ -73,8 +73,8 @@ class DepthProbeHead(BaseModule):
             ``dict(type='mmivnext.SILogLoss')``.
         init_std (float): Std of the trunc-normal init of the linear layers
             (biases 0, except ``fc``) and of the queries. Defaults to 0.02.
-        init_cfg (dict | list[dict], optional): Applied after the default
-            init. Defaults to None.
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
+            (:mod:`mmivnext.models.utils.init`). Defaults to None.
 
     Parameters: ``in_proj`` (``Linear(C, D)``), ``norm_kv``, ``query``
     (``[1, Q, D]``), ``norm_q``, ``attn`` (:class:`CrossAttention`),
@@ -144,13 +144,6 @@ class DepthProbeHead(BaseModule):
         init_linear_and_norm_(self, self.init_std)
         nn.init.trunc_normal_(self.query, std=self.init_std)
         nn.init.constant_(self.fc.bias, math.log(self.init_depth))
-
-    def init_weights(self) -> None:
-        """The default init (see ``init_std``, ``init_depth``), then
-        ``init_cfg``."""
-        if not self.is_init:
-            self._default_init()
-        super().init_weights()
 
     def forward(self, x: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         """Predict the log-depth of the clip.

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
 from .. import losses as _losses  # noqa: F401  (registers the heads' losses)
-from ..utils import build_norm
+from ..utils import build_norm, xavier_linear_
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -144,8 +144,7 @@ class DiffMLPHead(BaseModule):
     as it sees fit. The ``t = 0`` term of the loss (discretised decoder NLL)
     assumes data on the scale of [-1, 1], as improved DDPM / MAR do.
 
-    Init (MAR's, applied at construction and again by :meth:`init_weights`
-    unless weights were loaded): xavier-uniform linear weights with zero
+    Default init (MAR's): xavier-uniform linear weights with zero
     biases, normal(0.02) time-embedding MLP weights, the blocks' LayerNorms at
     weight 1 and bias 0 (torch's default, which MAR's init leaves alone), and
     **zero** AdaLN modulation layers and output layer, so the initial output
@@ -168,8 +167,8 @@ class DiffMLPHead(BaseModule):
             Defaults to None (no clamp, as MAR).
         loss (dict): Config of the diffusion loss. Defaults to
             ``dict(type='DiffusionLoss')`` (cosine, 1000 steps, batch mul 4).
-        init_cfg (dict | list[dict], optional): Applied after the default init
-            by :meth:`init_weights`.
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
+            (:mod:`mmivnext.models.utils.init`). Defaults to None.
     """
 
     def __init__(self,
@@ -205,23 +204,11 @@ class DiffMLPHead(BaseModule):
             raise TypeError(f'DiffMLPHead needs a diffusion loss (with a '
                             f'`diffusion` attribute), got '
                             f'{type(self.loss_module).__name__}.')
-        self._init_from_scratch()
-        self._register_load_state_dict_pre_hook(self._mark_loaded,
-                                                with_module=True)
-
-    @staticmethod
-    def _mark_loaded(module: 'DiffMLPHead', state_dict: dict, prefix: str,
-                     *args) -> None:
-        """Count a module that receives any of its weights as initialised."""
-        if any(key.startswith(prefix) for key in state_dict):
-            module._is_init = True
+        self._default_init()
 
     @torch.no_grad()
-    def _init_from_scratch(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+    def _default_init(self) -> None:
+        xavier_linear_(self)
         for m in self.time_embed.mlp:
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.02)
@@ -234,14 +221,6 @@ class DiffMLPHead(BaseModule):
         for m in zero:
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
-
-    def init_weights(self) -> None:
-        """Re-apply the default init (undoing a parent's blanket
-        ``init_cfg``) unless weights were loaded, then this head's
-        ``init_cfg``."""
-        if not self.is_init:
-            self._init_from_scratch()
-        super().init_weights()
 
     def _check_z(self, z: Tensor) -> None:
         if z.dim() != 2 or z.shape[1] != self.cond_dims:

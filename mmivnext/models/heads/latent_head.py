@@ -5,6 +5,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
+from ..utils import init_linear_and_norm_
 
 
 @MODELS.register_module()
@@ -19,7 +20,10 @@ class LatentPredictionHead(BaseModule):
             frozen Stage-1 teacher).
         hidden_dims (int, optional): Hidden width. Defaults to ``in_dims``.
         loss (dict): Defaults to ``dict(type='CosineSimilarityLoss')``.
-        init_cfg (dict | list[dict], optional): Initialisation config.
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
+            (:mod:`mmivnext.models.utils.init`); the default init is
+            trunc-normal(0.02) linear weights with zero biases. Defaults to
+            None.
     """
 
     def __init__(self,
@@ -27,9 +31,7 @@ class LatentPredictionHead(BaseModule):
                  out_dims: int,
                  hidden_dims: Optional[int] = None,
                  loss: dict = dict(type='CosineSimilarityLoss'),
-                 init_cfg: Optional[dict] = dict(
-                     type='TruncNormal', layer='Linear', std=0.02,
-                     bias=0.)) -> None:
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         hidden_dims = hidden_dims or in_dims
         self.in_dims, self.out_dims = in_dims, out_dims
@@ -37,6 +39,7 @@ class LatentPredictionHead(BaseModule):
             nn.Linear(in_dims, hidden_dims), nn.GELU(),
             nn.Linear(hidden_dims, out_dims), nn.LayerNorm(out_dims))
         self.loss_module = MODELS.build(loss)
+        init_linear_and_norm_(self.net, std=.02)
 
     def forward(self, x: Tensor) -> Tensor:
         """``[..., in_dims]`` -> ``[..., out_dims]``."""

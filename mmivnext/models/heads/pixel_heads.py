@@ -15,9 +15,8 @@ from torch import Tensor, nn
 
 from mmivnext.registry import MODELS
 from .. import losses as _losses  # noqa: F401  (registers the heads' losses)
+from ..utils import xavier_linear_
 
-_XAVIER_INIT = dict(type='Xavier', layer='Linear', distribution='uniform',
-                    bias=0.)
 
 
 class _PixelRegressionHead(BaseModule):
@@ -29,7 +28,7 @@ class _PixelRegressionHead(BaseModule):
             ``(C, ph, pw)`` by the algorithm's convention).
         cond_dims (int): ``C``, width of ``z``.
         loss (dict): Loss config, called as ``loss(pred, target, weights)``.
-        init_cfg (dict | list[dict], optional): Initialisation config.
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``.
     """
 
     def __init__(self, target_dims: int, cond_dims: int, loss: dict,
@@ -97,17 +96,19 @@ class LinearPixelHead(_PixelRegressionHead):
         target_dims (int): ``D``. Defaults to 588 (``3 * 14 * 14``).
         cond_dims (int): ``C``. Defaults to 1024.
         loss (dict): Defaults to ``dict(type='PixelMSELoss')``.
-        init_cfg (dict | list[dict], optional): Defaults to xavier-uniform
-            weights and zero biases.
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
+            (:mod:`mmivnext.models.utils.init`); the default init is
+            xavier-uniform weights with zero biases. Defaults to None.
     """
 
     def __init__(self,
                  target_dims: int = 588,
                  cond_dims: int = 1024,
                  loss: dict = dict(type='PixelMSELoss'),
-                 init_cfg: Optional[Union[dict, list]] = _XAVIER_INIT) -> None:
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(target_dims, cond_dims, loss, init_cfg)
         self.net = nn.Linear(cond_dims, target_dims)
+        xavier_linear_(self.net)
 
 
 @MODELS.register_module()
@@ -119,8 +120,9 @@ class MLPPixelHead(_PixelRegressionHead):
         cond_dims (int): ``C``. Defaults to 1024.
         hidden_dims (int): Width of the two hidden layers. Defaults to 1536.
         loss (dict): Defaults to ``dict(type='PixelMSELoss')``.
-        init_cfg (dict | list[dict], optional): Defaults to xavier-uniform
-            weights and zero biases.
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
+            (:mod:`mmivnext.models.utils.init`); the default init is
+            xavier-uniform weights with zero biases. Defaults to None.
     """
 
     def __init__(self,
@@ -128,10 +130,11 @@ class MLPPixelHead(_PixelRegressionHead):
                  cond_dims: int = 1024,
                  hidden_dims: int = 1536,
                  loss: dict = dict(type='PixelMSELoss'),
-                 init_cfg: Optional[Union[dict, list]] = _XAVIER_INIT) -> None:
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(target_dims, cond_dims, loss, init_cfg)
         self.hidden_dims = hidden_dims
         self.net = nn.Sequential(
             nn.Linear(cond_dims, hidden_dims), nn.GELU(),
             nn.Linear(hidden_dims, hidden_dims), nn.GELU(),
             nn.Linear(hidden_dims, target_dims))
+        xavier_linear_(self.net)

@@ -163,8 +163,8 @@ class AttentiveProbeHead(BaseHead):
         average_clips (str, optional): Test-time averaging over views:
             ``'prob'`` (mean softmax), ``'score'`` (mean logits) or None.
             Defaults to ``'prob'``.
-        init_cfg (dict | list[dict], optional): Applied after the default
-            init. Defaults to None.
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
+            (:mod:`mmivnext.models.utils.init`). Defaults to None.
 
     Parameters: ``pooler`` (:class:`AttentivePooler`: ``query``
     ``[1, num_queries, C]``, ``blocks``, ``cross_block``), ``fc_cls``.
@@ -204,12 +204,6 @@ class AttentiveProbeHead(BaseHead):
     def _default_init(self) -> None:
         init_linear_and_norm_(self, self.init_std)
         nn.init.trunc_normal_(self.pooler.query, std=self.init_std)
-
-    def init_weights(self) -> None:
-        """The default init (see ``init_std``), then ``init_cfg``."""
-        if not self.is_init:
-            self._default_init()
-        super().init_weights()
 
     def pool(self, x: Tokens) -> Tensor:
         """Pool tokens ``[B, L, C]`` into one vector per sample ``[B, C]``."""
@@ -300,12 +294,6 @@ class LinearProbeHead(BaseHead):
     def _default_init(self) -> None:
         nn.init.trunc_normal_(self.fc_cls.weight, std=self.init_std)
         nn.init.zeros_(self.fc_cls.bias)
-
-    def init_weights(self) -> None:
-        """The default init (see ``init_std``), then ``init_cfg``."""
-        if not self.is_init:
-            self._default_init()
-        super().init_weights()
 
     def pool(self, x: Tokens) -> Tensor:
         """Average tokens ``[B, L, C]`` into ``[B, C]`` (before the norm)."""

@@ -39,8 +39,8 @@ class AttentiveVerbNounActionHead(BaseModule):
             and the queries (biases 0, LayerNorms 1 / 0). Defaults to 0.02.
         loss (dict): Loss of each task, called as ``loss(logits, labels)``.
             Defaults to ``dict(type='mmivnext.SigmoidFocalLoss')``.
-        init_cfg (dict | list[dict], optional): Applied after the default
-            init. Defaults to None.
+        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
+            (:mod:`mmivnext.models.utils.init`). Defaults to None.
 
     Parameters: ``pooler`` (:class:`~mmivnext.models.heads.AttentivePooler`
     with 3 queries, one per task), ``fc_verb``, ``fc_noun``, ``fc_action``.
@@ -85,12 +85,6 @@ class AttentiveVerbNounActionHead(BaseModule):
     def _default_init(self) -> None:
         init_linear_and_norm_(self, self.init_std)
         nn.init.trunc_normal_(self.pooler.query, std=self.init_std)
-
-    def init_weights(self) -> None:
-        """The default init (see ``init_std``), then ``init_cfg``."""
-        if not self.is_init:
-            self._default_init()
-        super().init_weights()
 
     def pool(self, x: Tensor) -> Tensor:
         """Pool tokens ``[B, L, C]`` into one vector per task ``[B, 3, C]``."""

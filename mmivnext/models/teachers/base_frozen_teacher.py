@@ -33,7 +33,7 @@ class BaseFrozenTeacher(BaseModule):
     def __init__(self) -> None:
         super().__init__(init_cfg=None)
         self._held_names: Tuple[str, ...] = ()
-        self._is_init = True  # nothing for init_weights to do
+        self._is_init = True  # loaded by the subclass (models.utils.init)
 
     def hold(self, name: str, model: nn.Module) -> nn.Module:
         """Freeze ``model`` and keep it as attribute ``name``, outside the

@@ -9,7 +9,7 @@ from .hf_image import (SIGLIP_MEAN, SIGLIP_MODEL_CLASSES, SIGLIP_STD,
                        naflex_patchify, native_image_size,
                        read_image_statistics, register_normalisation,
                        run_siglip_vision_model)
-from .init import init_linear_and_norm_
+from .init import init_linear_and_norm_, xavier_linear_
 from .norm import NORM_ALIASES, NORM_LAYERS, build_norm
 from .patch_embed import PatchEmbed3D, patchify_3d, unpatchify_3d
 from .pos_embed import (get_1d_sincos_pos_embed, get_3d_sincos_pos_embed,
@@ -21,7 +21,7 @@ from .transformer import (MLP, LayerScale, TransformerEncoderLayer,
 
 __all__ = [
     'AttentionPoolingBlock', 'CrossAttention', 'MultiheadSelfAttention',
-    'check_values', 'init_linear_and_norm_', 'SDPA_BACKENDS', 'sdpa_backends_context',
+    'check_values', 'init_linear_and_norm_', 'xavier_linear_', 'SDPA_BACKENDS', 'sdpa_backends_context',
     'NORM_ALIASES', 'NORM_LAYERS', 'build_norm', 'PatchEmbed3D', 'patchify_3d',
     'unpatchify_3d', 'get_1d_sincos_pos_embed', 'get_3d_sincos_pos_embed',
     'infer_pos_embed_grid', 'pos_embed_load_pre_hook', 'resize_pos_embed_3d',

@@ -266,12 +266,7 @@ def pos_embed_load_pre_hook(module, state_dict: dict, prefix: str,
     entry or, without one, inferred from the token count
     (:func:`infer_pos_embed_grid`). Checkpoints of another frame count or
     resolution then load strictly, with a log line saying what was resized.
-
-    Also marks the module initialised when the state dict holds any of its
-    entries, so that a later ``init_weights()`` leaves them alone.
     """
-    if any(key.startswith(prefix) for key in state_dict):
-        module._is_init = True
     key, grid_key = prefix + 'pos_embed', prefix + 'pos_embed_grid'
     pos_embed = state_dict.get(key)
     if pos_embed is None or pos_embed.dim() != 3 or \
@@ -343,8 +338,8 @@ def register_pos_embed(module: nn.Module, pos_embed_type: str,
     :func:`initial_pos_embed` of ``module.grid_size``) and registers
     ``pos_embed_grid`` (not with ``'rope_3d'``) and the load-state-dict
     pre-hooks, in this order: :func:`rebuild_fixed_table_load_pre_hook`
-    (fixed 1-D tables only), then :func:`pos_embed_load_pre_hook`, or
-    :func:`mark_init_load_pre_hook` with ``'rope_3d'``.
+    (fixed 1-D tables only), then :func:`pos_embed_load_pre_hook`; none
+    with ``'rope_3d'``.
 
     Args:
         module (nn.Module): A module with ``embed_dims``, ``grid_size`` and
@@ -366,8 +361,6 @@ def register_pos_embed(module: nn.Module, pos_embed_type: str,
             raise ValueError("pos_embed_type='rope_3d' needs "
                              f'num_cls_tokens=0, got {module.num_cls_tokens}.')
         module.pos_embed = None  # positions enter by RoPE in attention
-        module._register_load_state_dict_pre_hook(
-            mark_init_load_pre_hook, with_module=True)
         return
     pos_embed = initial_pos_embed(pos_embed_type, module.embed_dims,
                                   module.grid_size,
@@ -418,12 +411,3 @@ def rebuild_fixed_table_load_pre_hook(module: nn.Module, state_dict: dict,
     print_log(f'Rebuilt the fixed 1-D sinusoid {key} for the (T, H, W) '
               f'token grid {tuple(module.grid_size)} instead of loading the '
               f'one with {pos_embed.shape[1]} rows.', logger='current')
-
-
-def mark_init_load_pre_hook(module: nn.Module, state_dict: dict, prefix: str,
-                            *args) -> None:
-    """Load-state-dict pre-hook of a module without ``pos_embed`` (RoPE):
-    mark it initialised when the state dict holds any of its entries, as
-    :func:`pos_embed_load_pre_hook` does otherwise."""
-    if any(key.startswith(prefix) for key in state_dict):
-        module._is_init = True

@@ -376,15 +376,11 @@ def test_load_through_parent_prefix_and_deepcopy():
 
 
 # ---------------------------------------------------------------- init
-def test_init_weights_from_scratch():
+def test_default_init_at_construction():
     torch.manual_seed(0)
     model = VisionTransformer3D(arch=TINY, img_size=28, num_frames=4,
                                 layer_scale_init_value=1e-5,
                                 rescale_residual_init=True)
-    with torch.no_grad():
-        model.pos_embed.zero_()
-        model.blocks[0].ls1.gamma.fill_(3.)
-    model.init_weights()
     assert_close(model.pos_embed.data,
                  get_3d_sincos_pos_embed(64, (4, 2, 2), 4)[None])
     assert torch.all(model.blocks[0].ls1.gamma == 1e-5)

@@ -154,16 +154,15 @@ def test_forward_equals_authors_arithmetic():
                               authors_forward(sd, x_t, t, z, depth=3))
 
 
-def test_init_weights_restores_default_unless_loaded():
-    head = randomise(tiny_head())
-    head.init_weights()  # e.g. after a parent's blanket init_cfg
+def test_default_init_at_construction_and_kept_by_init_weights():
+    head = tiny_head()
     assert float(head.final_layer.linear.weight.detach().abs().max()) == 0
     assert all(torch.equal(b.norm.weight.detach(), torch.ones(32)) and
                torch.equal(b.norm.bias.detach(), torch.zeros(32))
                for b in head.blocks)
     loaded = tiny_head()
     loaded.load_state_dict(randomise(tiny_head()).state_dict())
-    loaded.init_weights()
+    loaded.init_weights()  # applies init_cfg only: none here
     assert float(loaded.final_layer.linear.weight.detach().abs().max()) > 0
 
 
