@@ -48,9 +48,15 @@ setup(
     python_requires='>=3.9',
     install_requires=read_requirements('runtime'),
     extras_require=dict(
-        tests=read_requirements('tests'),
+        # The projects' tests (tests/test_projects) load open_clip models.
+        tests=read_requirements('tests') + read_requirements('multimodal'),
         optional=read_requirements('optional'),
-        all=read_requirements('tests') + read_requirements('optional'),
+        multimodal=read_requirements('multimodal'),
+        all=read_requirements('tests') + read_requirements('optional') +
+        read_requirements('multimodal'),
+        # The 'torchcodec' backend of mmivnext.VideoInit: needs the system's
+        # FFmpeg (4-8) and the torchcodec build matching the installed torch.
+        torchcodec=['torchcodec'],
     ),
     zip_safe=False,
 )

@@ -1,8 +1,10 @@
 """Decoded and augmented clips per second of the Stage-1 data pipeline, per worker.
 
 The pipeline is the ``train_pipeline`` of a dataset base config (default
-``configs/_base_/datasets/k400_unlabeled.py``: decord, 16 frames by sparse
-sampling, multi-scale crop, resize to 224 px, flip, NCTHW, pack), loaded with
+``configs/_base_/datasets/k400_unlabeled.py``: ``mmivnext.VideoInit``, 16
+frames by sparse sampling, multi-scale crop, resize to 224 px, flip, NCTHW,
+pack), run once per video decoder of ``--backends`` (default: those that
+import here, of decord, PyAV and torchcodec), loaded with
 MMEngine's ``Config``, with its ``UnlabeledVideoDataset`` settings. The videos
 are the synthetic demo set (moving shapes, ``mp4v``), written into a temporary
 folder by :func:`mmivnext.testing.demo_videos.make_demo_videos` (the function
@@ -21,10 +23,13 @@ passes:
     time from creating the iterator to the last clip, worker start-up
     included (the videos are in the page cache by then).
 
+(c) the backends side by side: clips/s of (a) and per worker of (b), as
+    ratios to the first backend.
+
 OpenCV runs with ``--opencv-threads`` (0: no threading, MMEngine's default
-``env_cfg``) and decord with the config's ``DecordInit`` threads (one), so that
-a worker uses about one core. There is no ``--device``: the pipeline runs on
-the CPU.
+``env_cfg``) and the decoder with the config's ``VideoInit`` threads (one), so
+that a worker uses about one core. There is no ``--device``: the pipeline runs
+on the CPU.
 
 Example::
 
@@ -47,6 +52,8 @@ from mmengine.dataset import pseudo_collate, worker_init_fn
 from mmengine.registry import DefaultScope
 
 from common import environment, format_table, median
+from mmivnext.datasets.transforms import (VIDEO_BACKENDS,
+                                          available_video_backends)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
@@ -90,7 +97,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: torch\'s choice)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--backends', nargs='+', choices=VIDEO_BACKENDS,
+                        default=None, help='video decoders to compare '
+                        '(default: those that import here)')
     args = parser.parse_args(argv)
+    if args.backends is None:
+        args.backends = available_video_backends()
+    unusable = sorted(set(args.backends) - set(available_video_backends()))
+    if unusable:
+        parser.error(f'--backends {unusable} cannot be imported here')
 
     for name in ('frames', 'img_size'):
         value = getattr(args, name)
@@ -126,7 +141,8 @@ def seed_everything(seed: int) -> None:
 
 # ------------------------------------------------------------------ pipeline
 def load_pipeline_config(path: str, frames: Optional[int] = None,
-                         img_size: Optional[int] = None
+                         img_size: Optional[int] = None,
+                         backend: Optional[str] = None
                          ) -> Tuple[dict, List[dict]]:
     """The dataset settings and ``train_pipeline`` of a dataset config.
 
@@ -140,6 +156,8 @@ def load_pipeline_config(path: str, frames: Optional[int] = None,
             ``train_dataloader.dataset``.
         frames (int, optional): Frames per clip. None keeps the config's.
         img_size (int, optional): Crop size. None keeps the config's.
+        backend (str, optional): Decoder of ``VideoInit``. None keeps the
+            config's.
 
     Returns:
         tuple[dict, list[dict]]: The dataset config (``pipeline`` removed)
@@ -172,6 +190,9 @@ def load_pipeline_config(path: str, frames: Optional[int] = None,
             step['input_size'] = img_size
         for step in steps('Resize'):
             step['scale'] = (img_size, img_size)
+    if backend is not None:
+        for step in steps('VideoInit'):
+            step['backend'] = backend
     return dataset_cfg, pipeline
 
 
@@ -253,11 +274,13 @@ def check_sample(sample: dict, frames: int, img_size: int) -> None:
                              f'{expected} uint8')
 
 
-def run(args: argparse.Namespace, root: str, ann_file: str
+def run(args: argparse.Namespace, root: str, ann_file: str,
+        backend: Optional[str] = None
         ) -> Tuple[List[dict], List[dict], dict]:
-    """Measure and return the two tables' rows and facts for the header."""
+    """Measure and return the two tables' rows and facts for the header,
+    with the config's decoder or ``backend``."""
     dataset_cfg, pipeline = load_pipeline_config(args.config, args.frames,
-                                                 args.img_size)
+                                                 args.img_size, backend)
     dataset = build_dataset(dataset_cfg, pipeline, ann_file, root)
     seed_everything(args.seed)
     sample = dataset[0]
@@ -309,17 +332,37 @@ def run(args: argparse.Namespace, root: str, ann_file: str
     return breakdown, loader_rows, facts
 
 
+def backend_rows(loader_rows: List[dict], workers: Sequence[int]
+                 ) -> List[dict]:
+    """Table (c): per backend, clips/s in process and per worker for each
+    ``workers`` value, and the in-process ratio to the first backend."""
+    rows, ref = [], None
+    for backend in dict.fromkeys(r['backend'] for r in loader_rows):
+        mine = [r for r in loader_rows if r['backend'] == backend]
+        base = mine[0]['clips/s']  # the in-process row
+        ref = base if ref is None else ref
+        row = {'backend': backend, 'in process clips/s': base}
+        for w, r in zip(workers, mine[1:]):
+            row[f'num_workers={w} clips/s per worker'] = \
+                r['clips/s per worker']
+        row[f'ratio vs {loader_rows[0]["backend"]} (in process)'] = \
+            base / ref
+        rows.append(row)
+    return rows
+
+
 def main(argv: Optional[Sequence[str]] = None
-         ) -> Tuple[List[dict], List[dict]]:
-    """Run the benchmark and print the settings and the two tables.
+         ) -> Tuple[List[dict], List[dict], List[dict]]:
+    """Run the benchmark and print the settings and the three tables.
 
     Args:
         argv (Sequence[str], optional): Command-line arguments; None reads
             ``sys.argv``.
 
     Returns:
-        tuple[list[dict], list[dict]]: The rows of the per-transform table
-        and of the loader table.
+        tuple[list[dict], list[dict], list[dict]]: The rows of the
+        per-transform tables, of the loader table (each with its
+        ``backend``) and of the backend table.
     """
     import cv2
     args = parse_args(argv)
@@ -331,6 +374,7 @@ def main(argv: Optional[Sequence[str]] = None
     command = ' '.join(sys.argv[1:] if argv is None else argv)
     print(f'Command: python benchmarks/bench_data_pipeline.py {command}')
 
+    breakdowns, loader_rows = {}, []
     with tempfile.TemporaryDirectory(prefix='bench_videos_') as tmp:
         if args.video_dir is None:
             from mmivnext.testing.demo_videos import make_demo_videos
@@ -349,7 +393,10 @@ def main(argv: Optional[Sequence[str]] = None
             ann_file = osp.join(root, 'train.txt')
             source = f'the videos listed in {ann_file}'
         try:
-            breakdown, loader_rows, facts = run(args, root, ann_file)
+            for backend in args.backends:
+                breakdown, rows, facts = run(args, root, ann_file, backend)
+                breakdowns[backend] = breakdown
+                loader_rows += [dict(r, backend=backend) for r in rows]
         finally:
             cv2.setNumThreads(cv2_threads)  # main() may run inside a test
 
@@ -358,28 +405,40 @@ def main(argv: Optional[Sequence[str]] = None
           f'{source}; {args.clips} timed clips per pass after '
           f'{args.warmup} warm-up clips, median of {args.iters} pass(es); '
           f'DataLoader batch {args.batch}, workers {args.workers}; '
-          f'cv2 threads {args.opencv_threads}, seed {args.seed}')
+          f'cv2 threads {args.opencv_threads}, seed {args.seed}; '
+          f'video backends {args.backends}')
     print(f'Pipeline: {facts["pipeline"]}')
     print(f'Environment: {environment()}')
-    print()
-    print('(a) One worker, in process: time per transform')
-    print()
-    print(format_table(breakdown,
-                       ['step', 'ms/clip', '% of total', 'clips/s']))
+    for backend, breakdown in breakdowns.items():
+        print()
+        print(f'(a) One worker, in process: time per transform, backend '
+              f'{backend}')
+        print()
+        print(format_table(breakdown,
+                           ['step', 'ms/clip', '% of total', 'clips/s']))
     print()
     print(f'The in-process worker kept {facts["cores"]:.2f} cores busy '
-          '(process CPU time / wall time of the median pass).')
+          '(process CPU time / wall time of the median pass, last backend).')
     print()
     print('(b) DataLoader (pseudo_collate), wall time from iter() to the '
           'last clip')
     print()
-    print(format_table(loader_rows))
+    print(format_table(loader_rows, ['backend', 'loader', 'workers',
+                                     'clips/s', 'clips/s per worker',
+                                     'ratio vs in-process',
+                                     'per-worker ratio']))
     print()
-    print('Ratios are against the in-process loop of (a); num_workers=0 '
-          'loads in the main process (one worker). Per-worker figures divide '
-          'by the worker count; the main process also runs, so beyond the '
-          'core count they fall.')
-    return breakdown, loader_rows
+    print('Ratios are against the in-process loop of (a) of the same '
+          'backend; num_workers=0 loads in the main process (one worker). '
+          'Per-worker figures divide by the worker count; the main process '
+          'also runs, so beyond the core count they fall.')
+    rows = backend_rows(loader_rows, args.workers)
+    print()
+    print('(c) Video backends')
+    print()
+    print(format_table(rows))
+    return ([dict(r, backend=b) for b, rs in breakdowns.items() for r in rs],
+            loader_rows, rows)
 
 
 if __name__ == '__main__':

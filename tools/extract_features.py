@@ -12,6 +12,15 @@ Examples::
     # DINO baselines: mmivnext.PerFrameImageEncoder)
     python tools/extract_features.py VIDEO_DIR OUT_DIR \\
         --image-encoder google/siglip2-large-patch16-256 --pooled --tokens
+    # long videos: one feature per window of 32 frames every 16 frames (16
+    # frames sampled per window), with its start/end frames and seconds;
+    # decoded with PyAV; split over 4 processes, then merged
+    for i in 0 1 2 3; do
+        CUDA_VISIBLE_DEVICES=$i python tools/extract_features.py VIDEO_DIR \\
+            OUT_DIR --encoder encoder.safetensors --pooled --window 32 \\
+            --stride 16 --backend pyav --shard $i/4 &
+    done; wait
+    python tools/extract_features.py VIDEO_DIR OUT_DIR --merge
 
 This is the command line of :func:`mmivnext.apis.extract_features`. The
 inputs (a folder scanned recursively for ``--exts``, or an mmaction2 list
@@ -19,14 +28,17 @@ file whose paths are relative to ``--data-root``), the preprocessing, the
 outputs, the encoders and unreadable videos (``--on-error``) are described in
 :mod:`mmivnext.apis.feature_extraction`; the output files under ``OUT_DIR``,
 the manifest that makes a rerun skip finished videos and redo incomplete
-ones, and the settings a rerun must repeat, in
-:mod:`mmivnext.apis.feature_files`.
+ones, the shard manifests and their merge, and the settings a rerun must
+repeat, in :mod:`mmivnext.apis.feature_files`. ``--merge`` takes the same
+video list (and ``--data-root`` / ``--exts``) and nothing else: the outputs
+and their format are read from ``OUT_DIR``'s settings.
 
 The tool shows a progress bar, prints the counts of extracted, already done
 and failed videos, and lists the failed ones at the end. A file that cannot
 be read safely ends it with ``error: <file>: <reason>``.
 """
 import argparse
+import json
 import os
 import os.path as osp
 
@@ -38,8 +50,10 @@ from mmivnext.apis import (FORMATS, IMAGENET_MEAN, IMAGENET_STD, MANIFEST,
                            POOL_CHOICES, SETTINGS, VIDEO_EXTS, check_settings,
                            check_unique_stems, extract_features, list_videos,
                            load_config_encoder, load_exported_encoder,
-                           load_image_encoder, output_keys, pending_videos,
-                           pipeline_cfg)
+                           load_image_encoder, merge_manifests, output_keys,
+                           parse_shard, pending_videos, pipeline_cfg,
+                           shard_manifest, shard_videos)
+from mmivnext.datasets.transforms import VIDEO_BACKENDS
 from mmivnext.utils.checkpoint_io import CheckpointLoadError
 
 
@@ -72,6 +86,18 @@ def parse_args(argv=None):
     enc.add_argument('--image-size', type=int, help='side of the frames the '
                      "image encoder sees (default: the checkpoint's)")
     pre = parser.add_argument_group('preprocessing')
+    pre.add_argument('--backend', choices=VIDEO_BACKENDS, default='decord',
+                     help='video decoder (mmivnext.VideoInit; default: '
+                     'decord)')
+    pre.add_argument('--decode-threads', type=int, default=1,
+                     help='decoder threads per video, 0: FFmpeg chooses '
+                     '(default: 1, one per DataLoader worker)')
+    pre.add_argument('--window', type=int, help='one output per window of '
+                     'this many frames (sliding windows; --num-frames '
+                     'sampled from each), with its start/end frames and '
+                     'seconds')
+    pre.add_argument('--stride', type=int, help='frames between window '
+                     'starts (default: --window)')
     pre.add_argument('--num-frames', type=int, default=16,
                      help='frames per clip (default: 16)')
     pre.add_argument('--frame-interval', type=int, help='sample frames this '
@@ -102,12 +128,33 @@ def parse_args(argv=None):
     run.add_argument('--device', default='cuda' if torch.cuda.is_available()
                      else 'cpu')
     run.add_argument('--batch-size', type=int, default=8,
-                     help='videos per forward (default: 8)')
+                     help='videos per forward, or windows with --window '
+                     '(default: 8)')
     run.add_argument('--num-workers', type=int, default=4,
                      help='DataLoader workers decoding videos (default: 4)')
     run.add_argument('--amp', action='store_true',
                      help='bf16 autocast (CUDA only); outputs stay float32')
+    run.add_argument('--shard', metavar='I/N', help='extract every N-th '
+                     'video from the I-th (0-based), appending to its own '
+                     'manifest; --merge the shards at the end')
+    run.add_argument('--merge', action='store_true',
+                     help='merge the shard manifests of OUT_DIR into '
+                     f'{MANIFEST} after checking that every video is there')
     args = parser.parse_args(argv)
+    if args.merge:
+        given = [f'--{k.replace("_", "-")}' for k, v in vars(args).items()
+                 if k not in ('videos', 'out_dir', 'data_root', 'exts',
+                              'merge') and v != parser.get_default(k)]
+        if given:
+            parser.error(f'--merge takes the video list, --data-root and '
+                         f'--exts only (the rest is in {SETTINGS}); got '
+                         f'{given}')
+        return args
+    if args.shard is not None:
+        try:
+            args.shard = parse_shard(args.shard)
+        except ValueError as err:
+            parser.error(str(err))
     sources = [args.encoder is not None,
                args.config is not None or args.checkpoint is not None,
                args.image_encoder is not None]
@@ -129,6 +176,17 @@ def parse_args(argv=None):
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.frame_interval is not None and args.frame_interval < 1:
         parser.error('--frame-interval must be >= 1')
+    for name in ('window', 'stride'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f'--{name} must be >= 1')
+    if args.stride is not None and args.window is None:
+        parser.error('--stride needs --window')
+    if args.window is not None and (args.frame_interval is not None or
+                                    args.num_clips != 1):
+        parser.error('--window takes one clip per window: it excludes '
+                     '--frame-interval and --num-clips')
+    if args.decode_threads < 0:
+        parser.error('--decode-threads must be >= 0')
     if args.num_workers < 0:
         parser.error('--num-workers must be >= 0')
     return args
@@ -137,16 +195,21 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     """Run the extraction; returns the counts (``total``, ``done``,
     ``skipped`` as already done, ``failed``, ``redone`` as listed done but
-    incomplete) and ``failed_videos``."""
+    incomplete) and ``failed_videos``; with ``--merge``, those of
+    :func:`~mmivnext.apis.merge_manifests`."""
     args = parse_args(argv)
+    videos = list_videos(args.videos, args.data_root, args.exts)
+    check_unique_stems(videos)
+    if args.merge:
+        return merge(args, videos)
     device = torch.device(args.device)
     if args.amp and device.type != 'cuda':
         raise SystemExit(f'error: --amp (bf16 autocast) is for CUDA devices, '
                          f'got --device {args.device}')
-    videos = list_videos(args.videos, args.data_root, args.exts)
-    check_unique_stems(videos)
     pipeline = pipeline_cfg(args.num_frames, args.frame_interval,
-                            args.num_clips, args.short_side, args.crop_size)
+                            args.num_clips, args.short_side, args.crop_size,
+                            args.backend, args.decode_threads, args.window,
+                            args.stride)
     os.makedirs(args.out_dir, exist_ok=True)
     check_settings(args.out_dir, dict(
         encoder=osp.abspath(args.encoder) if args.encoder else None,
@@ -158,12 +221,18 @@ def main(argv=None) -> dict:
         pooled=args.pooled, tokens=args.tokens, format=args.format,
         amp=args.amp))
 
-    todo, redone = pending_videos(videos, args.out_dir,
-                                  output_keys(args.pooled, args.tokens),
-                                  args.format)
+    manifest = MANIFEST
+    if args.shard is not None:
+        manifest = shard_manifest(*args.shard)
+        videos = shard_videos(videos, *args.shard)
+    todo, redone = pending_videos(
+        videos, args.out_dir,
+        output_keys(args.pooled, args.tokens, args.window is not None),
+        args.format)
     summary = dict(total=len(videos), skipped=len(videos) - len(todo),
                    done=0, failed=0, failed_videos=[], redone=redone)
-    print(f'{len(videos)} videos: {summary["skipped"]} already done, '
+    shard = '' if args.shard is None else ' (shard {}/{})'.format(*args.shard)
+    print(f'{len(videos)} videos{shard}: {summary["skipped"]} already done, '
           f'{len(todo)} to extract into {args.out_dir}' +
           (f' (with {redone} listed as done whose outputs failed the '
            'check)' if redone else ''))
@@ -200,11 +269,37 @@ def main(argv=None) -> dict:
             tokens=args.tokens, fmt=args.format, mean=args.mean,
             std=args.std, device=device, batch_size=args.batch_size,
             num_workers=args.num_workers, on_error=args.on_error,
-            amp=args.amp, on_batch=on_batch, on_failure=on_failure))
+            amp=args.amp, on_batch=on_batch, on_failure=on_failure,
+            manifest=manifest))
 
     print(f'{summary["done"]} extracted, {summary["skipped"]} already done, '
           f'{summary["failed"]} failed; manifest: '
-          f'{osp.join(args.out_dir, MANIFEST)}')
+          f'{osp.join(args.out_dir, manifest)}')
+    if summary['failed']:
+        print('failed videos (see the manifest for the reasons):\n  ' +
+              '\n  '.join(summary['failed_videos']))
+    return summary
+
+
+def merge(args, videos: list) -> dict:
+    """``--merge``: the shard manifests into one, checked complete."""
+    path = osp.join(args.out_dir, SETTINGS)
+    if not osp.isfile(path):
+        raise SystemExit(f'error: {path} does not exist: nothing was '
+                         f'extracted into {args.out_dir}')
+    with open(path) as f:
+        settings = json.load(f)
+    windowed = any(t['type'].split('.')[-1] == 'SampleSlidingWindows'
+                   for t in settings['pipeline'])
+    keys = output_keys(settings['pooled'], settings['tokens'], windowed)
+    try:
+        summary = merge_manifests(videos, args.out_dir, keys,
+                                  settings['format'])
+    except ValueError as err:
+        raise SystemExit(f'error: {err}') from err
+    print(f'merged {len(summary["shard_manifests"])} shard manifest(s) into '
+          f'{osp.join(args.out_dir, MANIFEST)}: {summary["done"]} of '
+          f'{summary["total"]} videos done, {summary["failed"]} failed')
     if summary['failed']:
         print('failed videos (see the manifest for the reasons):\n  ' +
               '\n  '.join(summary['failed_videos']))

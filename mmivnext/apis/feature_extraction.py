@@ -13,14 +13,24 @@ path relative to the folder (or as listed).
 
 Preprocessing
 -------------
-:func:`pipeline_cfg` builds mmaction2's transforms, as the val pipeline of
-``configs/_base_/datasets/video_cls_16x224.py``: ``DecordInit``, clip
-sampling (``UniformSample`` with ``test_mode=True`` by default, or
-``SampleFrames`` with a frame interval), ``DecordDecode``, ``Resize`` of the
-short side, ``CenterCrop``, ``FormatShape('NCTHW')``; then
-:func:`extract_features` applies ``(x - mean) / std`` on 0-255 pixels
-(ImageNet statistics by default, as the configs' data preprocessors). With
-several clips per video, their outputs are averaged.
+:func:`pipeline_cfg` builds the transforms, as the val pipeline of
+``configs/_base_/datasets/video_cls_16x224.py``: ``mmivnext.VideoInit``
+(decord, PyAV or torchcodec, :mod:`mmivnext.datasets.transforms.video_decode`),
+clip sampling (``UniformSample`` with ``test_mode=True`` by default,
+``SampleFrames`` with a frame interval, or ``mmivnext.SampleSlidingWindows``
+with a window), ``mmivnext.VideoDecode``, ``Resize`` of the short side,
+``CenterCrop``, ``FormatShape('NCTHW')``; then :func:`extract_features`
+applies ``(x - mean) / std`` on 0-255 pixels (ImageNet statistics by default,
+as the configs' data preprocessors). With several clips per video, their
+outputs are averaged.
+
+Sliding windows
+---------------
+With a window (``SampleSlidingWindows``), each window of the video gives one
+clip and one output, saved with the window's start and end frames and
+seconds (:mod:`mmivnext.apis.feature_files`). :class:`WindowClipDataset`
+opens a video once and decodes ``batch_size`` windows at a time, so a long
+video never sits decoded in memory.
 
 Outputs
 -------
@@ -56,7 +66,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.dataset import Compose
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import get_worker_info
 
 from ..datasets.video_dataset import UnlabeledVideoDataset, VideoReadError
 from ..models.backbones import PerFrameImageEncoder, VisionTransformer3D
@@ -135,14 +146,28 @@ def list_videos(source: str, data_root: Optional[str] = None,
 # ------------------------------------------------------- preprocessing ----
 def pipeline_cfg(num_frames: int = 16, frame_interval: Optional[int] = None,
                  num_clips: int = 1, short_side: int = 224,
-                 crop_size: int = 224) -> List[dict]:
-    """mmaction2 transforms from a file name to clips ``[N, C, T, H, W]``.
+                 crop_size: int = 224, backend: str = 'decord',
+                 num_threads: int = 1, window: Optional[int] = None,
+                 stride: Optional[int] = None) -> List[dict]:
+    """Transforms from a file name to clips ``[N, C, T, H, W]``.
 
     ``UniformSample`` (one frame per equal segment, the segments' centres)
-    without ``frame_interval``, else ``SampleFrames`` with ``test_mode=True``
-    (clips evenly spread over the video); as the configs' val pipeline.
+    by default, ``SampleFrames`` with ``test_mode=True`` (clips evenly spread
+    over the video) with ``frame_interval``, or one clip per sliding window
+    (``SampleSlidingWindows``; ``stride`` defaults to ``window``) with
+    ``window``; decoded by ``backend`` with ``num_threads`` threads
+    (``mmivnext.VideoInit``).
     """
-    if frame_interval is None:
+    if window is not None:
+        if frame_interval is not None or num_clips != 1:
+            raise ValueError('a window takes one clip per window: it excludes '
+                             'frame_interval and num_clips > 1')
+        sample = dict(type='mmivnext.SampleSlidingWindows', window=window,
+                      stride=window if stride is None else stride,
+                      clip_len=num_frames)
+    elif stride is not None:
+        raise ValueError('stride is for sliding windows: give window too')
+    elif frame_interval is None:
         sample = dict(type='UniformSample', clip_len=num_frames,
                       num_clips=num_clips, test_mode=True)
     else:
@@ -150,9 +175,10 @@ def pipeline_cfg(num_frames: int = 16, frame_interval: Optional[int] = None,
                       frame_interval=frame_interval, num_clips=num_clips,
                       test_mode=True)
     return [
-        dict(type='DecordInit'),
+        dict(type='mmivnext.VideoInit', backend=backend,
+             num_threads=num_threads),
         sample,
-        dict(type='DecordDecode'),
+        dict(type='mmivnext.VideoDecode'),
         dict(type='Resize', scale=(-1, short_side)),
         dict(type='CenterCrop', crop_size=crop_size),
         dict(type='FormatShape', input_format='NCTHW'),
@@ -160,8 +186,8 @@ def pipeline_cfg(num_frames: int = 16, frame_interval: Optional[int] = None,
 
 
 def build_pipeline(cfg: List[dict]) -> Compose:
-    """Compose mmaction2 transforms (plain type names, mmaction's registry).
-    """
+    """Compose transforms (plain type names from mmaction's registry,
+    ``'mmivnext.'`` ones from mmivnext's)."""
     import mmaction.datasets  # noqa: F401  (registers the transforms)
     from mmaction.registry import TRANSFORMS
     return Compose([TRANSFORMS.build(dict(t)) for t in cfg])
@@ -201,8 +227,86 @@ class ClipDataset(Dataset):
         return dict(index=index, imgs=np.ascontiguousarray(results['imgs']))
 
 
-def _keep_list(batch: list) -> list:
-    """DataLoader collate: the items as they are."""
+def is_windowed(pipeline: List[dict]) -> bool:
+    """Whether ``pipeline`` samples sliding windows."""
+    return any(t['type'].split('.')[-1] == 'SampleSlidingWindows'
+               for t in pipeline)
+
+
+class WindowClipDataset(IterableDataset):
+    """Sliding-window clips of videos, ``max_windows`` at a time.
+
+    Each video is opened once (the pipeline up to ``SampleSlidingWindows``);
+    its windows are then decoded and transformed in chunks. Items, in window
+    order per video (a DataLoader worker takes every ``num_workers``-th
+    video): ``dict(index, imgs=uint8 [n, C, T, H, W], first=<window index of
+    imgs[0]>, last=<bool>, window_frames=[W, 2], window_seconds=[W, 2])``, or
+    ``dict(index, error=<reason>)`` once if the video fails (the caller drops
+    the chunks it had).
+
+    Args:
+        videos (list[dict]): ``dict(name, filename)`` per video.
+        pipeline (list[dict]): Transforms with ``SampleSlidingWindows``
+            (:func:`pipeline_cfg` with a window).
+        max_windows (int): Windows per item.
+    """
+
+    def __init__(self, videos: List[dict], pipeline: List[dict],
+                 max_windows: int) -> None:
+        names = [t['type'].split('.')[-1] for t in pipeline]
+        if 'SampleSlidingWindows' not in names:
+            raise ValueError('the pipeline has no SampleSlidingWindows: '
+                             f'{names}')
+        split = names.index('SampleSlidingWindows') + 1
+        self.videos = videos
+        self.head = build_pipeline(pipeline[:split]).transforms
+        self.tail = build_pipeline(pipeline[split:]).transforms
+        self.max_windows = max_windows
+
+    def __iter__(self):
+        worker = get_worker_info()
+        first, step = (worker.id, worker.num_workers) if worker else (0, 1)
+        for index in range(first, len(self.videos), step):
+            yield from self._chunks(index)
+
+    @staticmethod
+    def _run(transforms, results):
+        """Apply ``transforms``; the results, or the reason they failed."""
+        for transform in transforms:
+            try:
+                results = transform(results)
+            except Exception as err:  # reported per video by the caller
+                return None, (f'{type(transform).__name__} raised '
+                              f'{type(err).__name__}: {err}')
+            if results is None:
+                return None, f'{type(transform).__name__} returned None'
+        return results, None
+
+    def _chunks(self, index: int):
+        opened, error = self._run(self.head, dict(
+            filename=self.videos[index]['filename'], label=-1,
+            start_index=0, modality='RGB'))
+        if error is not None:
+            yield dict(index=index, error=error)
+            return
+        windows = opened['window_frames']
+        inds = opened['frame_inds'].reshape(len(windows), -1)  # [W, T]
+        for start in range(0, len(windows), self.max_windows):
+            part = inds[start:start + self.max_windows]
+            results, error = self._run(self.tail, dict(
+                opened, frame_inds=part.reshape(-1), num_clips=len(part)))
+            if error is not None:
+                yield dict(index=index, error=error)
+                return
+            yield dict(index=index, first=start,
+                       last=start + len(part) == len(windows),
+                       imgs=np.ascontiguousarray(results['imgs']),
+                       window_frames=windows,
+                       window_seconds=opened['window_seconds'])
+
+
+def _as_is(batch):
+    """DataLoader collate: the items (or item) as they are."""
     return batch
 
 
@@ -314,7 +418,8 @@ def extract_features(
         on_error: str = 'raise',
         amp: bool = False,
         on_batch: Optional[Callable[[int, int], None]] = None,
-        on_failure: Optional[Callable[[dict, str], None]] = None) -> dict:
+        on_failure: Optional[Callable[[dict, str], None]] = None,
+        manifest: str = MANIFEST) -> dict:
     """Extract and save the outputs of videos, appending to the manifest.
 
     Each video's files are written (:func:`~mmivnext.apis.feature_files.save_outputs`)
@@ -329,14 +434,16 @@ def extract_features(
         encoder (VisionTransformer3D | PerFrameImageEncoder): With
             ``out_type='raw'``; moved to ``device`` and set to eval mode.
             ``pooled='projected'`` needs its projector.
-        pipeline (list[dict]): Transforms (:func:`pipeline_cfg`).
+        pipeline (list[dict]): Transforms (:func:`pipeline_cfg`); with
+            ``SampleSlidingWindows``, one output per window.
         pooled (str, optional): One of :data:`POOL_CHOICES`, or None.
         tokens (bool): Save the patch-token grids.
         fmt (str): ``'safetensors'`` or ``'npy'``.
         mean (Sequence[float]): RGB mean on 0-255 pixels.
         std (Sequence[float]): RGB std on 0-255 pixels.
         device (str | torch.device): Where the encoder runs.
-        batch_size (int): Videos per forward.
+        batch_size (int): Videos per forward; windows per forward with
+            sliding windows.
         num_workers (int): DataLoader workers decoding videos.
         on_error (str): Unreadable videos: ``'raise'`` a ``VideoReadError``,
             or ``'skip'``: record them as failed and go on.
@@ -345,62 +452,101 @@ def extract_features(
             number of its videos and the failures so far.
         on_failure (Callable, optional): Called with the video and the reason
             of each failure recorded under ``on_error='skip'``.
+        manifest (str): The manifest file in ``out_dir`` to append to
+            (:func:`~mmivnext.apis.feature_files.shard_manifest` for a shard).
 
     Returns:
         dict: ``done`` and ``failed`` counts and ``failed_videos`` (names).
     """
     device = torch.device(device)
-    keys = output_keys(pooled, tokens)
+    windowed = is_windowed(pipeline)
+    keys = output_keys(pooled, tokens, windowed)
     encoder = encoder.to(device).eval()
     mean = torch.tensor(mean, device=device).view(1, 3, 1, 1, 1)
     std = torch.tensor(std, device=device).view(1, 3, 1, 1, 1)
     counts = dict(done=0, failed=0, failed_videos=[])
 
-    loader = DataLoader(ClipDataset(videos, pipeline), batch_size=batch_size,
-                        shuffle=False, num_workers=num_workers,
-                        collate_fn=_keep_list)
-    with open(osp.join(out_dir, MANIFEST), 'a') as manifest:
+    def run_encoder(imgs: List[np.ndarray]) -> Dict[str, torch.Tensor]:
+        clips = torch.cat([torch.from_numpy(i) for i in imgs])
+        clips = (clips.to(device).float() - mean) / std  # [N, C, T, H, W]
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=amp):
+            return encode(encoder, clips, pooled, tokens)
+
+    if windowed:
+        loader = DataLoader(WindowClipDataset(videos, pipeline, batch_size),
+                            batch_size=None, num_workers=num_workers,
+                            collate_fn=_as_is)
+    else:
+        loader = DataLoader(ClipDataset(videos, pipeline),
+                            batch_size=batch_size, shuffle=False,
+                            num_workers=num_workers, collate_fn=_as_is)
+    with open(osp.join(out_dir, manifest), 'a') as manifest_file:
         fsync_dir(out_dir)  # the manifest's entry, if just created
 
         def log(record):  # durable before the next video is counted done
-            manifest.write(json.dumps(record) + '\n')
-            manifest.flush()
-            os.fsync(manifest.fileno())
+            manifest_file.write(json.dumps(record) + '\n')
+            manifest_file.flush()
+            os.fsync(manifest_file.fileno())
+
+        def save(video, arrays, **extra):
+            files = output_files(output_stem(video['name']), keys, fmt)
+            save_outputs(out_dir, files, arrays, fmt)
+            log(dict(video=video['name'], filename=video['filename'],
+                     status='done', outputs=files, **extra,
+                     shapes={k: list(v.shape) for k, v in arrays.items()}))
+            counts['done'] += 1
+
+        def fail(video, error):
+            if on_error == 'raise':
+                raise VideoReadError(video['filename'], error)
+            log(dict(video=video['name'], filename=video['filename'],
+                     status='failed', error=error))
+            counts['failed'] += 1
+            counts['failed_videos'].append(video['name'])
+            if on_failure is not None:
+                on_failure(video, error)
+
+        if windowed:
+            partial: Dict[int, List[Dict[str, torch.Tensor]]] = {}
+            for item in loader:
+                video = videos[item['index']]
+                if 'error' in item:
+                    partial.pop(item['index'], None)
+                    fail(video, item['error'])
+                    if on_batch is not None:
+                        on_batch(1, counts['failed'])
+                    continue
+                outs = run_encoder([item['imgs']])  # [n, ...] per key
+                partial.setdefault(item['index'], []).append(
+                    {k: v.float().cpu() for k, v in outs.items()})
+                if not item['last']:
+                    continue
+                chunks = partial.pop(item['index'])
+                arrays = {k: torch.cat([c[k] for c in chunks])
+                          for k in chunks[0]}  # [W, ...]
+                arrays['window_frames'] = torch.from_numpy(
+                    item['window_frames'])
+                arrays['window_seconds'] = torch.from_numpy(
+                    item['window_seconds'])
+                save(video, arrays, num_windows=len(item['window_frames']))
+                if on_batch is not None:
+                    on_batch(1, counts['failed'])
+            return counts
 
         for batch in loader:
             ok = [item for item in batch if 'imgs' in item]
-            failed = [item for item in batch if 'error' in item]
             if ok:
-                clips = torch.cat([torch.from_numpy(i['imgs']) for i in ok])
-                clips = (clips.to(device).float() - mean) / std
-                with torch.autocast('cuda', dtype=torch.bfloat16,
-                                    enabled=amp):
-                    outs = encode(encoder, clips, pooled, tokens)
+                outs = run_encoder([item['imgs'] for item in ok])
                 start = 0
                 for item in ok:
-                    video = videos[item['index']]
                     n = item['imgs'].shape[0]  # clips of this video
-                    arrays = {k: v[start:start + n].float().mean(dim=0)
-                              for k, v in outs.items()}
+                    save(videos[item['index']],
+                         {k: v[start:start + n].float().mean(dim=0)
+                          for k, v in outs.items()}, num_clips=n)
                     start += n
-                    files = output_files(output_stem(video['name']), keys,
-                                         fmt)
-                    save_outputs(out_dir, files, arrays, fmt)
-                    log(dict(video=video['name'], filename=video['filename'],
-                             status='done', outputs=files, num_clips=n,
-                             shapes={k: list(v.shape)
-                                     for k, v in arrays.items()}))
-                    counts['done'] += 1
-            for item in failed:
-                video = videos[item['index']]
-                if on_error == 'raise':
-                    raise VideoReadError(video['filename'], item['error'])
-                log(dict(video=video['name'], filename=video['filename'],
-                         status='failed', error=item['error']))
-                counts['failed'] += 1
-                counts['failed_videos'].append(video['name'])
-                if on_failure is not None:
-                    on_failure(video, item['error'])
+            for item in batch:
+                if 'error' in item:
+                    fail(videos[item['index']], item['error'])
             if on_batch is not None:
                 on_batch(len(batch), counts['failed'])
     return counts

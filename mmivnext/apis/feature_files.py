@@ -9,6 +9,11 @@ Each file is written atomically (a temporary file in the same folder,
 fsynced, renamed over the target, the folder fsynced:
 :func:`mmivnext.utils.checkpoint_io.atomic_write`).
 
+With sliding windows, a video's file also holds ``window_frames``
+(``[W, 2]`` int64 start and end frames, end exclusive) and
+``window_seconds`` (``[W, 2]`` float64), and ``pooled`` / ``tokens`` get a
+leading ``[W]`` axis (:data:`WINDOW_KEYS`).
+
 Manifest and resuming
 ---------------------
 ``manifest.jsonl`` (:data:`MANIFEST`) gets one JSON line per video once its
@@ -18,6 +23,19 @@ appended and fsynced after the rename, so an interrupted run loses at most
 the batch in flight. A rerun skips the videos whose latest line says ``done``
 and whose files pass :func:`output_problem` (:func:`is_done`), and does the
 rest (failed videos are tried again).
+
+Shards
+------
+``--shard i/n`` extracts every ``n``-th video from the ``i``-th
+(:func:`shard_videos`) and appends to its own manifest,
+``manifest.shard-i-of-n.jsonl`` (:func:`shard_manifest`): processes never
+append to one file. A rerun reads the merged manifest and every shard
+manifest (:func:`read_manifests`), so it skips what any shard finished,
+whatever the shard count. :func:`merge_manifests` is the explicit last step:
+it checks that every video has a record and that the outputs of those done
+pass :func:`output_problem`, writes ``manifest.jsonl`` atomically (one line
+per video, in list order) and only then removes the shard manifests; if
+anything is missing it names it and changes nothing.
 
 :func:`output_problem` opens each output with its own library without
 reading the arrays: safetensors checks that the header's tensors cover the
@@ -36,9 +54,11 @@ the outputs (encoder, pipeline, normalisation, outputs, format);
 :func:`check_settings` refuses a rerun with other settings rather than mixing
 features.
 """
+import glob
 import json
 import os
 import os.path as osp
+import re
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -48,17 +68,54 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from ..utils.checkpoint_io import (atomic_write, atomic_write_bytes,
-                                   atomic_write_text)
+                                   atomic_write_text, fsync_dir)
 
 FORMATS = ('safetensors', 'npy')
 MANIFEST = 'manifest.jsonl'
 SETTINGS = 'extract_settings.json'
+#: Encoder outputs, saved as float32.
+FEATURE_KEYS = ('pooled', 'tokens')
+#: The windows of a sliding-window run, saved as they are (int64, float64).
+WINDOW_KEYS = ('window_frames', 'window_seconds')
+_SHARD_MANIFEST = re.compile(r'manifest\.shard-(\d+)-of-(\d+)\.jsonl$')
 
 
-def output_keys(pooled: Optional[str], tokens: bool) -> List[str]:
+def output_keys(pooled: Optional[str], tokens: bool,
+                windows: bool = False) -> List[str]:
     """The output keys of a run: ``'pooled'`` if ``pooled`` is given, then
-    ``'tokens'`` if ``tokens``."""
-    return (['pooled'] if pooled else []) + (['tokens'] if tokens else [])
+    ``'tokens'`` if ``tokens``, then :data:`WINDOW_KEYS` if ``windows``."""
+    return ((['pooled'] if pooled else []) + (['tokens'] if tokens else []) +
+            (list(WINDOW_KEYS) if windows else []))
+
+
+def parse_shard(text: str) -> Tuple[int, int]:
+    """``'i/n'`` as ``(i, n)`` with ``0 <= i < n``.
+
+    Raises:
+        ValueError: Not of that form, naming the text.
+    """
+    match = re.fullmatch(r'(\d+)/(\d+)', text.strip())
+    if not match or not int(match[1]) < int(match[2]):
+        raise ValueError(f'--shard must be i/n with 0 <= i < n, got {text!r}')
+    return int(match[1]), int(match[2])
+
+
+def shard_videos(videos: List[dict], index: int, count: int) -> List[dict]:
+    """The videos of shard ``index`` of ``count``: every ``count``-th video
+    from the ``index``-th, so shards get similar mixes of the list."""
+    return videos[index::count]
+
+
+def shard_manifest(index: int, count: int) -> str:
+    """The manifest file name of shard ``index`` of ``count``."""
+    return f'manifest.shard-{index}-of-{count}.jsonl'
+
+
+def shard_manifests(out_dir: str) -> List[str]:
+    """Paths of the shard manifests in ``out_dir``, oldest first."""
+    paths = [p for p in glob.glob(osp.join(out_dir, 'manifest.shard-*.jsonl'))
+             if _SHARD_MANIFEST.search(p)]
+    return sorted(paths, key=lambda p: (os.stat(p).st_mtime_ns, p))
 
 
 def output_stem(name: str) -> str:
@@ -94,9 +151,11 @@ def output_files(stem: str, keys: Sequence[str], fmt: str) -> Dict[str, str]:
 
 def save_outputs(out_dir: str, files: Dict[str, str],
                  arrays: Dict[str, torch.Tensor], fmt: str) -> None:
-    """Write a video's arrays (float32), each file atomically and fsynced
+    """Write a video's arrays (the :data:`FEATURE_KEYS` as float32, others
+    as they are), each file atomically and fsynced
     (:func:`~mmivnext.utils.checkpoint_io.atomic_write`)."""
-    arrays = {k: v.float().cpu().contiguous() for k, v in arrays.items()}
+    arrays = {k: (v.float() if k in FEATURE_KEYS else v).cpu().contiguous()
+              for k, v in arrays.items()}
     if fmt == 'safetensors':
         (path,) = set(files.values())
         atomic_write_bytes(safetensors_bytes(arrays), osp.join(out_dir, path))
@@ -200,6 +259,15 @@ def read_manifest(path: str) -> Dict[str, dict]:
     return records
 
 
+def read_manifests(out_dir: str) -> Dict[str, dict]:
+    """The latest record per video over the merged manifest and the shard
+    manifests of ``out_dir`` (read in that order, shards oldest first)."""
+    records = read_manifest(osp.join(out_dir, MANIFEST))
+    for path in shard_manifests(out_dir):
+        records.update(read_manifest(path))
+    return records
+
+
 def is_done(record: Optional[dict], out_dir: str, files: Dict[str, str],
             fmt: str) -> Optional[bool]:
     """Whether a video is done: True if its manifest ``record`` says
@@ -218,7 +286,8 @@ def is_done(record: Optional[dict], out_dir: str, files: Dict[str, str],
 
 def pending_videos(videos: List[dict], out_dir: str, keys: Sequence[str],
                    fmt: str) -> Tuple[List[dict], int]:
-    """The videos still to extract into ``out_dir``, by its manifest.
+    """The videos still to extract into ``out_dir``, by its manifests
+    (:func:`read_manifests`).
 
     Args:
         videos (list[dict]): ``dict(name, filename)`` per video.
@@ -231,7 +300,7 @@ def pending_videos(videos: List[dict], out_dir: str, keys: Sequence[str],
         (:func:`is_done`), in order, and how many of them the manifest lists
         as done although their files fail the check.
     """
-    records = read_manifest(osp.join(out_dir, MANIFEST))
+    records = read_manifests(out_dir)
     todo, redone = [], 0
     for video in videos:
         files = output_files(output_stem(video['name']), keys, fmt)
@@ -264,3 +333,72 @@ def check_settings(out_dir: str, settings: dict) -> None:
                 'output folder')
         return
     atomic_write_text(json.dumps(settings, indent=2, sort_keys=True), path)
+
+
+def merge_manifests(videos: List[dict], out_dir: str, keys: Sequence[str],
+                    fmt: str) -> dict:
+    """Merge the shard manifests of ``out_dir`` into ``manifest.jsonl``.
+
+    Every video of ``videos`` must have a record (:func:`read_manifests`),
+    the outputs of those ``done`` must pass :func:`output_problem`, and no
+    record may name a video outside ``videos``; then ``manifest.jsonl`` is
+    written atomically with one line per video in list order, and the shard
+    manifests are removed. Failed videos (``--on-error skip``) keep their
+    records and are counted.
+
+    Args:
+        videos (list[dict]): ``dict(name, filename)`` per video, the whole
+            list the shards split.
+        out_dir (str): The output folder.
+        keys (Sequence[str]): The outputs of the run (:func:`output_keys`).
+        fmt (str): One of :data:`FORMATS`.
+
+    Returns:
+        dict: ``total``, ``done``, ``failed``, ``failed_videos`` (names) and
+        ``shard_manifests`` (the files merged and removed).
+
+    Raises:
+        ValueError: Something is missing or does not belong; nothing is
+            written or removed then.
+    """
+    records = read_manifests(out_dir)
+    shards = shard_manifests(out_dir)
+    names = {video['name'] for video in videos}
+    missing, broken, lines = [], [], []
+    summary = dict(total=len(videos), done=0, failed=0, failed_videos=[],
+                   shard_manifests=shards)
+    for video in videos:
+        record = records.get(video['name'])
+        if record is None:
+            missing.append(video['name'])
+            continue
+        if record.get('status') == 'done':
+            problem = output_problem(
+                out_dir, record,
+                output_files(output_stem(video['name']), keys, fmt), fmt)
+            if problem is not None:
+                broken.append(f'{video["name"]} ({problem})')
+                continue
+            summary['done'] += 1
+        else:
+            summary['failed'] += 1
+            summary['failed_videos'].append(video['name'])
+        lines.append(json.dumps(record) + '\n')
+    foreign = sorted(set(records) - names)
+    problems = [(f'{len(items)} {what}: ' + ', '.join(items[:5]) +
+                 (f' and {len(items) - 5} more' if len(items) > 5 else ''))
+                for what, items in (
+                    ('videos without a record (run their shards again)',
+                     missing),
+                    ('videos listed as done whose outputs fail the check '
+                     '(run their shards again)', broken),
+                    ('recorded videos that are not in the list (another '
+                     'list?)', foreign)) if items]
+    if problems:
+        raise ValueError(f'{out_dir}: cannot merge the manifests of '
+                         f'{len(videos)} videos: ' + '; '.join(problems))
+    atomic_write_text(''.join(lines), osp.join(out_dir, MANIFEST))
+    for path in shards:
+        os.remove(path)
+    fsync_dir(out_dir)
+    return summary

@@ -41,7 +41,8 @@ def parse_table(text, first_column):
 def test_main_over_the_demo_set(demo_videos, capsys):
     bench.main(['--video-dir', demo_videos['root'], '--frames', '4',
                 '--img-size', '56', '--clips', '4', '--warmup', '1',
-                '--iters', '1', '--workers', '0', '1'])
+                '--iters', '1', '--workers', '0', '1', '--backends',
+                'decord', 'pyav'])
     out = capsys.readouterr().out
     assert 'clips of 4 frames at 56 px' in out
     cores = float(re.search(r'worker kept ([\d.]+) cores busy', out).group(1))
@@ -62,24 +63,42 @@ def test_main_over_the_demo_set(demo_videos, capsys):
     shares = [float(row[2]) for row in cells[:-1]]
     assert sum(shares) == pytest.approx(100, abs=1)
 
-    header, cells = parse_table(out, 'loader')
-    assert header == ['loader', 'workers', 'clips/s', 'clips/s per worker',
-                      'ratio vs in-process', 'per-worker ratio']
-    assert [row[0] for row in cells] == [
-        bench.IN_PROCESS, 'DataLoader num_workers=0',
-        'DataLoader num_workers=1']
+    # One per-transform table per backend, pyav's after decord's.
+    assert out.index('backend decord') < out.index('backend pyav')
+
+    header, cells = parse_table(out, 'backend')
+    assert header == ['backend', 'loader', 'workers', 'clips/s',
+                      'clips/s per worker', 'ratio vs in-process',
+                      'per-worker ratio']
+    loaders = [bench.IN_PROCESS, 'DataLoader num_workers=0',
+               'DataLoader num_workers=1']
+    assert [row[:2] for row in cells] == [
+        [b, loader] for b in ('decord', 'pyav') for loader in loaders]
     for row in cells:
-        assert all(float(value) > 0 for value in row[1:]), row
-    assert float(cells[0][4]) == 1
+        assert all(float(value) > 0 for value in row[2:]), row
+    assert float(cells[0][5]) == float(cells[3][5]) == 1
+
+    # (c): the backends side by side, ratios to the first.
+    table = out[out.index('(c) Video backends'):]
+    header, rows = parse_table(table, 'backend')
+    assert header == ['backend', 'in process clips/s',
+                      'num_workers=0 clips/s per worker',
+                      'num_workers=1 clips/s per worker',
+                      'ratio vs decord (in process)']
+    assert [row[0] for row in rows] == ['decord', 'pyav']
+    assert float(rows[0][-1]) == 1
+    assert float(rows[1][-1]) == pytest.approx(
+        float(rows[1][1]) / float(rows[0][1]), rel=0.01)
 
 
 def test_main_writes_its_own_videos(capsys):
-    breakdown, loader_rows = bench.main(
+    breakdown, loader_rows, _ = bench.main(
         ['--num-videos', '2', '--video-frames', '8', '--video-size', '32',
          '--frames', '2', '--img-size', '28', '--clips', '2', '--warmup', '0',
-         '--iters', '1', '--workers', '0'])
+         '--iters', '1', '--workers', '0', '--backends', 'pyav'])
     out = capsys.readouterr().out
     assert '2 demo videos of 8 frames at 32x32 px' in out
+    assert {row['backend'] for row in loader_rows + breakdown} == {'pyav'}
     assert [row['loader'] for row in loader_rows] == [
         bench.IN_PROCESS, 'DataLoader num_workers=0']
     assert breakdown[-1]['clips/s'] > 0
@@ -104,6 +123,9 @@ def test_load_pipeline_config_takes_the_config_pipeline():
         elif name == 'Resize':
             expected['scale'] = (56, 56)
         assert after == expected
+    _, pyav = bench.load_pipeline_config(K400, backend='pyav')
+    assert [s for s in pyav if s['type'] == 'mmivnext.VideoInit'] == [
+        dict(type='mmivnext.VideoInit', backend='pyav')]
     # The config's own values were not touched.
     assert bench.load_pipeline_config(K400)[1] == pipeline
 
@@ -149,6 +171,7 @@ def test_check_sample():
     (['--video-dir', '/nonexistent/videos'],
      r"--video-dir '/nonexistent/videos' has no train.txt"),
     (['--config', '/nonexistent.py'], r"--config '/nonexistent.py' does not"),
+    (['--backends', 'opencv'], r"invalid choice: 'opencv'"),
 ])
 def test_bad_arguments_are_named(argv, message, capsys):
     with pytest.raises(SystemExit):

@@ -49,9 +49,10 @@ def test_config_follows_the_recipe(name):
                for step in cfg.train_pipeline)
     steps = {step.type.split('.', 1)[1]: step for step in cfg.train_pipeline}
     assert list(steps) == [
-        'DecordInit', 'UniformSample', 'DecordDecode', 'MultiScaleCrop',
+        'VideoInit', 'UniformSample', 'VideoDecode', 'MultiScaleCrop',
         'Resize'
     ] + (['Flip'] if flips else []) + ['FormatShape', 'PackActionInputs']
+    assert steps['VideoInit'].backend == cfg.video_backend == 'decord'
     assert steps['UniformSample'].clip_len == num_frames
     assert steps['UniformSample'].num_clips == 1
     assert tuple(steps['MultiScaleCrop'].scales) == (1, 0.875, 0.75, 0.66)

@@ -4,6 +4,7 @@ with a tiny exported encoder (width 32, 2 layers, 2 cls tokens, 4 frames,
 import json
 import os
 import os.path as osp
+import re
 import shutil
 
 import numpy as np
@@ -176,7 +177,7 @@ def test_corrupt_video(demo_videos, encoder_file, tmp_path):
     assert summary['skipped'] == 3 and summary['done'] == 2
     failed = [r for r in read_manifest(out) if r['status'] == 'failed']
     assert len(failed) == 1 and failed[0]['video'] == 'video_00003.mp4'
-    assert 'DecordInit' in failed[0]['error']
+    assert 'VideoInit' in failed[0]['error']
 
 
 def test_config_checkpoint_matches_exported(demo_videos, encoder_file,
@@ -336,3 +337,94 @@ def test_outputs_are_written_atomically(demo_videos, encoder_file, tmp_path,
     summary = extract.main(argv)
     assert summary['skipped'] == 1 and summary['done'] == 5
     assert summary['redone'] == 0
+
+
+# -------------------------------------------------- sliding windows, shards
+#: 16-frame demo videos at 8 fps: windows of 8 frames every 4 frames.
+WINDOWS = [[0, 8], [4, 12], [8, 16]]
+WIN = ['--window', '8', '--stride', '4']
+
+
+def test_windows_equal_direct_forward_per_window(demo_videos, encoder_file,
+                                                 tmp_path):
+    out = str(tmp_path / 'out')
+    # 2 windows per forward: a video's 3 windows come in 2 chunks.
+    summary = extract.main([osp.join(demo_videos['root'], 'val'), out,
+                            '--encoder', encoder_file, '--pooled', '--tokens',
+                            '--backend', 'pyav', '--batch-size', '2'] +
+                           WIN + PRE)
+    assert summary['done'] == 6
+    record = read_manifest(out)[2]
+    assert record['num_windows'] == 3
+    assert record['shapes']['window_frames'] == [3, 2]
+    arrays = load_file(osp.join(out, record['outputs']['pooled']))
+    assert arrays['window_frames'].dtype == torch.int64
+    assert arrays['window_frames'].tolist() == WINDOWS
+    assert_close(arrays['window_seconds'],
+                 torch.tensor(WINDOWS, dtype=torch.float64) / 8.0)
+    # Each window's clip: frames 1, 3, 5, 7 of the window, one forward each.
+    pipeline = pipeline_cfg(num_frames=4, short_side=32, crop_size=28,
+                            backend='pyav', window=8, stride=4)
+    results = build_pipeline(pipeline)(dict(
+        filename=record['filename'], start_index=0, modality='RGB'))
+    assert results['frame_inds'].reshape(3, 4).tolist() == [
+        [s + 1, s + 3, s + 5, s + 7] for s, _ in WINDOWS]
+    clips = torch.from_numpy(results['imgs']).float()  # [3, 3, 4, 28, 28]
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
+    encoder = feature_extraction.load_exported_encoder(encoder_file).eval()
+    with torch.no_grad():
+        tokens = encoder((clips - mean) / std)[:, 2:]  # [3, N, C]
+    assert_close(arrays['pooled'], tokens.mean(dim=1))
+    assert arrays['tokens'].shape[0] == 3
+    assert_close(arrays['tokens'].flatten(1, 3), tokens)
+    with open(osp.join(out, 'extract_settings.json')) as f:
+        assert json.load(f)['pipeline'][:2] == pipeline[:2]
+
+
+def test_shards_resume_and_merge(demo_videos, encoder_file, tmp_path):
+    out, val = str(tmp_path / 'out'), osp.join(demo_videos['root'], 'val')
+    argv = [val, out, '--encoder', encoder_file, '--pooled', '--format',
+            'npy'] + WIN + PRE
+    names = [f'video_{i:05d}.mp4' for i in range(6)]
+    merge = [val, out, '--merge']
+    assert extract.main(argv + ['--shard', '0/2'])['done'] == 3
+    shard0 = osp.join(out, 'manifest.shard-0-of-2.jsonl')
+    with open(shard0) as f:
+        assert [json.loads(line)['video'] for line in f] == names[0::2]
+    with pytest.raises(SystemExit, match=r'3 videos without a record .*'
+                       'video_00001.mp4, video_00003.mp4'):
+        extract.main(merge)
+    assert extract.main(argv + ['--shard', '1/2'])['done'] == 3
+    # A rerun of a shard skips its finished videos.
+    assert extract.main(argv + ['--shard', '1/2'])['skipped'] == 3
+    os.remove(osp.join(out, 'video_00004.window_frames.npy'))
+    with pytest.raises(SystemExit, match='1 videos listed as done whose '
+                       'outputs fail the check .*video_00004'):
+        extract.main(merge)
+    assert not osp.exists(osp.join(out, 'manifest.jsonl'))
+    assert extract.main(argv + ['--shard', '0/2'])['done'] == 1
+
+    summary = extract.main(merge)
+    assert summary['done'] == 6 and summary['failed'] == 0
+    assert [r['video'] for r in read_manifest(out)] == names
+    assert not [f for f in os.listdir(out) if 'shard' in f]
+    # The merged manifest serves any later run, sharded or not.
+    assert extract.main(argv)['skipped'] == 6
+    assert extract.main(argv + ['--shard', '2/3'])['skipped'] == 2
+
+
+@pytest.mark.parametrize('extra,message', [
+    (['--stride', '4'], '--stride needs --window'),
+    (['--window', '8', '--num-clips', '2'], 'excludes --frame-interval'),
+    (['--window', '0'], '--window must be >= 1'),
+    (['--shard', '2/2'], r'--shard must be i/n with 0 <= i < n'),
+    (['--merge'], r"--merge takes the video list.*\['--encoder', "
+     "'--pooled'"),
+    (['--decode-threads', '-1'], '--decode-threads must be >= 0'),
+])
+def test_window_and_shard_arguments(extra, message, encoder_file, capsys):
+    with pytest.raises(SystemExit):
+        extract.parse_args(['videos', 'out', '--encoder', encoder_file,
+                            '--pooled'] + extra)
+    assert re.search(message, capsys.readouterr().err)

@@ -12,14 +12,18 @@ ann_file_train = 'data/demo_videos/train.txt'
 # For probe configs that inherit this file; pretraining has no validation.
 data_root_val = 'data/demo_videos'
 ann_file_val = 'data/demo_videos/val.txt'
+# Video decoder of mmivnext.VideoInit: 'decord', 'pyav' or 'torchcodec' (same
+# frames, see mmivnext/datasets/transforms/video_decode.py), one decoder thread
+# per DataLoader worker; inheriting configs that change it rebuild the pipelines.
+video_backend = 'decord'
 num_frames = 8
 img_size = 56
 
 train_pipeline = [
-    dict(type='mmaction.DecordInit'),
+    dict(type='mmivnext.VideoInit', backend=video_backend),
     # TSN-style sparse sampling (see k400_unlabeled.py).
     dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='mmaction.DecordDecode'),
+    dict(type='mmivnext.VideoDecode'),
     dict(
         type='mmaction.MultiScaleCrop',
         input_size=img_size,
@@ -50,13 +54,13 @@ train_dataloader = dict(
 
 # For configs that validate on the labelled val split: one centre clip.
 val_pipeline = [
-    dict(type='mmaction.DecordInit'),
+    dict(type='mmivnext.VideoInit', backend=video_backend),
     dict(
         type='mmaction.UniformSample',
         clip_len=num_frames,
         num_clips=1,
         test_mode=True),
-    dict(type='mmaction.DecordDecode'),
+    dict(type='mmivnext.VideoDecode'),
     dict(type='mmaction.Resize', scale=(-1, img_size)),
     dict(type='mmaction.CenterCrop', crop_size=img_size),
     dict(type='mmaction.FormatShape', input_format='NCTHW'),

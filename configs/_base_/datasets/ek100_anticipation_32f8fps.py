@@ -14,6 +14,10 @@ data_root = 'data/epic-kitchens-100'
 ann_file_train = 'data/epic-kitchens-100-annotations/EPIC_100_train.csv'
 ann_file_val = 'data/epic-kitchens-100-annotations/EPIC_100_validation.csv'
 action_map_file = 'data/epic-kitchens-100-annotations/actions.csv'
+# Video decoder of mmivnext.VideoInit: 'decord', 'pyav' or 'torchcodec' (same
+# frames, see mmivnext/datasets/transforms/video_decode.py), one decoder thread
+# per DataLoader worker; inheriting configs that change it rebuild the pipelines.
+video_backend = 'decord'
 num_frames = 32
 fps = 8.0
 anticipation_time = 1.0
@@ -25,9 +29,9 @@ pack = dict(
     algorithm_keys=('gt_verb', 'gt_noun', 'gt_action'),
     meta_keys=('narration_id', 'video_id'))
 train_pipeline = [
-    dict(type='mmaction.DecordInit'),
+    dict(type='mmivnext.VideoInit', backend=video_backend),
     dict(type='SampleFramesByTime'),
-    dict(type='mmaction.DecordDecode'),
+    dict(type='mmivnext.VideoDecode'),
     dict(type='mmaction.Resize', scale=(-1, 256)),
     dict(type='mmaction.RandomResizedCrop', area_range=(0.3, 1.0)),
     dict(type='mmaction.Resize', scale=(img_size, img_size),
@@ -37,9 +41,9 @@ train_pipeline = [
     pack,
 ]
 val_pipeline = [
-    dict(type='mmaction.DecordInit'),
+    dict(type='mmivnext.VideoInit', backend=video_backend),
     dict(type='SampleFramesByTime'),
-    dict(type='mmaction.DecordDecode'),
+    dict(type='mmivnext.VideoDecode'),
     dict(type='mmaction.Resize', scale=(-1, img_size)),
     dict(type='mmaction.CenterCrop', crop_size=img_size),
     dict(type='mmaction.FormatShape', input_format='NCTHW'),

@@ -17,19 +17,23 @@ ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
 # For probe configs that inherit this file; pretraining has no validation.
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
+# Video decoder of mmivnext.VideoInit: 'decord', 'pyav' or 'torchcodec' (same
+# frames, see mmivnext/datasets/transforms/video_decode.py), one decoder thread
+# per DataLoader worker; inheriting configs that change it rebuild the pipelines.
+video_backend = 'decord'
 num_frames = 16
 img_size = 224
 flip_ratio = 0.5
 
 train_pipeline = [
-    dict(type='mmaction.DecordInit'),
+    dict(type='mmivnext.VideoInit', backend=video_backend),
     # TSN-style sparse sampling, as in VideoMAE / InternVideo2 pretraining: the
     # video is cut into `num_frames` equal segments and one frame is drawn at
     # random from each, so a clip spans the whole video whatever its length.
     # (SampleFrames draws `clip_len` consecutive frames per clip, or with
     # clip_len=1 packs the frames as separate clips, not one NCTHW clip.)
     dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='mmaction.DecordDecode'),
+    dict(type='mmivnext.VideoDecode'),
     # Crop sizes are the given fractions of the short side of the decoded
     # frames (sizes within 3 px of img_size snap to it); width and height
     # scales differ by at most one level. The crop sits at one of 13 fixed

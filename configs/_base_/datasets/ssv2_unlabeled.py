@@ -18,15 +18,19 @@ ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
 # For probe configs that inherit this file; pretraining has no validation.
 data_root_val = 'data/sthv2/videos'
 ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'
+# Video decoder of mmivnext.VideoInit: 'decord', 'pyav' or 'torchcodec' (same
+# frames, see mmivnext/datasets/transforms/video_decode.py), one decoder thread
+# per DataLoader worker; inheriting configs that change it rebuild the pipelines.
+video_backend = 'decord'
 num_frames = 16
 img_size = 224
 
 train_pipeline = [
-    dict(type='mmaction.DecordInit'),
+    dict(type='mmivnext.VideoInit', backend=video_backend),
     # TSN-style sparse sampling (see k400_unlabeled.py): one random frame from
     # each of `num_frames` equal segments of the video.
     dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='mmaction.DecordDecode'),
+    dict(type='mmivnext.VideoDecode'),
     # 13 fixed crop offsets, as k400_unlabeled.py.
     dict(
         type='mmaction.MultiScaleCrop',

@@ -10,11 +10,15 @@ data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
 ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
+# Video decoder of mmivnext.VideoInit: 'decord', 'pyav' or 'torchcodec' (same
+# frames, see mmivnext/datasets/transforms/video_decode.py), one decoder thread
+# per DataLoader worker; inheriting configs that change it rebuild the pipelines.
+video_backend = 'decord'
 
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='mmivnext.VideoInit', backend=video_backend),
     dict(type='UniformSample', clip_len=16, num_clips=1),
-    dict(type='DecordDecode'),
+    dict(type='mmivnext.VideoDecode'),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop', area_range=(0.3, 1.0)),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
@@ -23,18 +27,18 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='mmivnext.VideoInit', backend=video_backend),
     dict(type='UniformSample', clip_len=16, num_clips=1, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='mmivnext.VideoDecode'),
     dict(type='Resize', scale=(-1, 224)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
 test_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='mmivnext.VideoInit', backend=video_backend),
     dict(type='UniformSample', clip_len=16, num_clips=4, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='mmivnext.VideoDecode'),
     dict(type='Resize', scale=(-1, 224)),
     dict(type='ThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),

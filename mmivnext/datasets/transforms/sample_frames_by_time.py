@@ -21,8 +21,8 @@ class SampleFramesByTime(BaseTransform):
     and the frame count (an annotation beyond the video's end), which the
     dataset reports as a read error of that file.
 
-    Use it after ``mmaction.DecordInit`` (which adds ``avg_fps`` and
-    ``total_frames``) and before ``mmaction.DecordDecode``.
+    Use it after ``mmivnext.VideoInit`` or ``mmaction.DecordInit`` (which add
+    ``avg_fps`` and ``total_frames``) and before the matching decode step.
 
     Required Keys:
 
@@ -46,7 +46,7 @@ class SampleFramesByTime(BaseTransform):
         if missing:
             raise KeyError(f'SampleFramesByTime needs {missing} in the '
                            'results (frame_times from the dataset; avg_fps '
-                           'and total_frames from DecordInit).')
+                           'and total_frames from VideoInit or DecordInit).')
         times = np.asarray(results['frame_times'], dtype=np.float64)
         fps, total = float(results['avg_fps']), int(results['total_frames'])
         filename = results.get('filename', '<unknown file>')
