@@ -193,6 +193,18 @@ def train_iterations(config: str, num_train: int,
     return cfg.train_cfg.max_epochs * -(-num_train // batch)
 
 
+def monitor_options(config: str, data_dir: str) -> List[str]:
+    """``--cfg-options`` pointing the config's
+    ``RepresentationMonitorHook`` (if it has one) at ``data_dir/val.txt``."""
+    from mmengine.config import Config
+    hooks = Config.fromfile(osp.join(ROOT, config)).get('custom_hooks', [])
+    return [option for i, hook in enumerate(hooks)
+            if 'RepresentationMonitorHook' in hook['type']
+            for option in (
+                f'custom_hooks.{i}.dataset.ann_file={data_dir}/val.txt',
+                f'custom_hooks.{i}.dataset.data_prefix.video={data_dir}')]
+
+
 def read_list(path: str) -> List[str]:
     """The video paths of an mmaction2 list file."""
     with open(path) as f:
@@ -326,6 +338,7 @@ def main(argv=None):
 
     def train(key: str, config: str, work_dir: str, opts: list) -> str:
         """Run ``tools/train.py`` as step ``key``; its last checkpoint."""
+        opts = monitor_options(config, args.data_dir) + opts
         times[key] = Step(
             key.replace('stage', 'stage '), [
                 py, 'tools/train.py', config, '--work-dir', work_dir,

@@ -6,22 +6,29 @@ encoder and runs the extraction; :mod:`.feature_files` writes and checks the
 output files, the manifest and the settings.
 """
 from .feature_extraction import (IMAGENET_MEAN, IMAGENET_STD, POOL_CHOICES,
-                                 VIDEO_EXTS, ClipDataset, build_pipeline,
-                                 encode, extract_features, list_videos,
+                                 VIDEO_EXTS, ClipDataset, WindowClipDataset,
+                                 build_pipeline, encode, extract_features,
+                                 is_windowed, list_videos,
                                  load_config_encoder, load_exported_encoder,
                                  load_image_encoder, pipeline_cfg,
                                  scan_folder)
-from .feature_files import (FORMATS, MANIFEST, SETTINGS, check_settings,
-                            check_unique_stems, is_done, output_files,
+from .feature_files import (FEATURE_KEYS, FORMATS, MANIFEST, SETTINGS,
+                            WINDOW_KEYS, check_settings, check_unique_stems,
+                            is_done, merge_manifests, output_files,
                             output_keys, output_problem, output_stem,
-                            pending_videos, read_manifest, save_outputs)
+                            parse_shard, pending_videos, read_manifest,
+                            read_manifests, save_outputs, shard_manifest,
+                            shard_manifests, shard_videos)
 
 __all__ = [
     'VIDEO_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'POOL_CHOICES',
     'scan_folder', 'list_videos', 'pipeline_cfg', 'build_pipeline',
-    'ClipDataset', 'load_exported_encoder', 'load_config_encoder',
+    'ClipDataset', 'WindowClipDataset', 'is_windowed',
+    'load_exported_encoder', 'load_config_encoder',
     'load_image_encoder', 'encode', 'extract_features', 'FORMATS', 'MANIFEST',
     'SETTINGS', 'output_keys', 'output_stem', 'check_unique_stems',
     'output_files', 'save_outputs', 'output_problem', 'read_manifest',
-    'is_done', 'pending_videos', 'check_settings'
+    'is_done', 'pending_videos', 'check_settings', 'FEATURE_KEYS',
+    'WINDOW_KEYS', 'parse_shard', 'shard_videos', 'shard_manifest',
+    'shard_manifests', 'read_manifests', 'merge_manifests'
 ]

@@ -196,7 +196,8 @@ def test_stage1_demo_trains_on_two_ranks(demo_videos, tmp_path):
         f'train_dataloader.dataset.data_prefix.video={demo_videos["root"]}',
         'train_dataloader.batch_size=3', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
-        'default_hooks.logger.interval=1'
+        'default_hooks.logger.interval=1',
+        'custom_hooks=[]'  # the demo's monitor reads data/demo_videos
     ], env=dict(PYTHON=sys.executable, PORT=str(_free_port())))
     state = _weights(work_dir / 'epoch_1.pth')
     assert state['meta']['iter'] == 2  # 12 clips / (2 ranks x 3)

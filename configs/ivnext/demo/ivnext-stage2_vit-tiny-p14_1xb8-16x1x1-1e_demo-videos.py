@@ -74,3 +74,29 @@ train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(
     logger=dict(interval=10), checkpoint=dict(interval=1, max_keep_ckpts=2))
 auto_scale_lr = dict(base_batch_size=8)
+
+# Representation monitor, as in the Stage-1 demo: every 40 of the 120
+# iterations, on the first 96 labelled val clips (centre clips of 16 frames);
+# a check costs 0.2 to 1.5 train steps (docs/benchmarks.md).
+monitor_pipeline = [
+    dict(type='mmaction.DecordInit'),
+    dict(type='mmaction.UniformSample', clip_len=num_frames, num_clips=1,
+         test_mode=True),
+    dict(type='mmaction.DecordDecode'),
+    dict(type='mmaction.Resize', scale=(-1, img_size)),
+    dict(type='mmaction.CenterCrop', crop_size=img_size),
+    dict(type='mmaction.FormatShape', input_format='NCTHW'),
+    dict(type='mmaction.PackActionInputs'),
+]
+custom_hooks = [
+    dict(
+        type='mmivnext.RepresentationMonitorHook',
+        interval=40,
+        num_samples=96,
+        dataset=dict(
+            type={{_base_.dataset_type}},
+            ann_file={{_base_.ann_file_val}},
+            data_prefix=dict(video={{_base_.data_root_val}}),
+            pipeline=monitor_pipeline,
+            test_mode=True)),
+]
