@@ -1,9 +1,12 @@
 """High-level APIs: encoder embeddings of videos (the library of
-``tools/extract_features.py``).
+``tools/extract_features.py``) and probe sweeps on cached features (the
+library of ``tools/probe_sweep.py``).
 
 :mod:`.feature_extraction` lists videos, builds the preprocessing and the
 encoder and runs the extraction; :mod:`.feature_files` writes and checks the
-output files, the manifest and the settings.
+output files, the manifest and the settings; :mod:`.probe_sweep` caches an
+encoder's features once and trains probe heads for a grid of learning rates
+and seeds on them.
 """
 from .feature_extraction import (IMAGENET_MEAN, IMAGENET_STD, POOL_CHOICES,
                                  VIDEO_EXTS, ClipDataset, WindowClipDataset,

@@ -9,7 +9,10 @@ Synthetic data sets, written as real files in the layouts the datasets read
 * :mod:`.demo_videos`: labelled mp4 clips of moving shapes (the demo set);
 * :mod:`.synthetic_depth`: RGB + depth sequences (``VideoDepthDataset``);
 * :mod:`.synthetic_ek100`: an EPIC-KITCHENS-100 look-alike (videos and CSVs);
-* :mod:`.synthetic_tracking`: moving shapes with per-frame boxes.
+* :mod:`.synthetic_tracking`: moving shapes with per-frame boxes;
+* :mod:`.video_text`: captions, retrieval lists and multiple-choice questions
+  about the demo clips, with a tiny open_clip text model and a tiny Qwen2
+  (the ``projects/`` tests).
 
 Tiny models and checkpoints:
 

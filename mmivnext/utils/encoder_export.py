@@ -4,11 +4,11 @@ An exported encoder is a ``.safetensors`` file of ``VisionTransformer3D``
 weights plus a JSON of its keyword arguments (``OUT.json`` beside
 ``OUT.safetensors``, :func:`~mmivnext.utils.encoder_loading.
 exported_json_path`), written by ``tools/model_converters/export_encoder.py``
-and by every ``<source>_to_mmivnext.py`` converter, and read by
+and by every ``<source>_to_mmivnext.py`` converter
+(:func:`write_exported_encoder`), and read by
 ``VisionTransformer3D(**json, init_cfg=dict(type='Pretrained', ...))``,
-``FrozenVideoTeacher`` (``prefix=''``) and ``tools/extract_features.py``;
-the JSON is checked and the weights loaded strictly by
-:mod:`mmivnext.utils.encoder_loading`.
+``FrozenVideoTeacher`` (``prefix=''``) and ``tools/extract_features.py``
+through :mod:`mmivnext.utils.encoder_loading`.
 
 No architecture is ever read from checkpoint *text*: a checkpoint records its
 encoder as data, ``meta['encoder_architecture']``
@@ -140,8 +140,7 @@ def encoder_architecture(backbone_cfg: Mapping) -> dict:
 
 
 def config_backbone(config: str) -> dict:
-    """``model.backbone`` of the config file ``config`` (a file the user
-    names; never config text from a checkpoint).
+    """``model.backbone`` of the config file ``config`` (module docstring).
 
     Raises:
         ValueError: The config has no ``model.backbone``.
@@ -180,13 +179,10 @@ def recorded_architecture(checkpoint: Mapping,
                           path: str) -> Optional[dict]:
     """The encoder architecture a checkpoint records as data, checked.
 
-    Reads ``checkpoint['meta']['encoder_architecture']``
-    (:data:`ARCHITECTURE_META_KEY`), written by training as
-    :func:`encoder_architecture` of the runner config's ``model.backbone``.
+    Reads ``checkpoint['meta'][ARCHITECTURE_META_KEY]`` (module docstring).
     Nothing is run: the record must be a dict of plain data (JSON-like)
     whose keys are ``VisionTransformer3D`` arguments that
-    :meth:`VisionTransformer3D.structural_args` accepts. Config text in the
-    checkpoint (``meta['cfg']``) is never read.
+    :meth:`VisionTransformer3D.structural_args` accepts.
 
     Args:
         checkpoint (Mapping): A loaded checkpoint (``{'meta', ...}``).

@@ -1,12 +1,9 @@
 """Loading pretrained weights into a ``VisionTransformer3D``: strictly, and
 checked against an exported encoder's architecture JSON.
 
-The counterpart of :mod:`mmivnext.utils.encoder_export`, which writes
-exported encoders (``X.safetensors`` and the architecture JSON ``X.json``,
-:func:`exported_json_path`). This module takes the encoder as an argument and
-imports nothing from :mod:`mmivnext.models`, so the encoder can use it
-without an import circle; :mod:`~mmivnext.utils.encoder_export` imports the
-encoder.
+The counterpart of :mod:`mmivnext.utils.encoder_export` (the format). This
+module takes the encoder as an argument and imports nothing from
+:mod:`mmivnext.models`, so the encoder can use it without an import circle.
 """
 import json
 import os.path as osp
@@ -27,15 +24,14 @@ def exported_json_path(weights: str) -> Optional[str]:
 
 
 def check_exported_architecture(encoder: nn.Module, filename: str) -> None:
-    """Compare ``encoder`` with the architecture JSON of an exported encoder
-    (``X.json`` beside ``X.safetensors``), if there is one.
+    """Compare ``encoder`` with the architecture JSON of an exported encoder,
+    if there is one (:func:`exported_json_path`).
 
-    Called when a ``Pretrained`` init_cfg loads (:func:`load_pretrained`),
-    and by loaders that load the weights themselves (``FrozenVideoTeacher``).
-    Strict loading catches weights of other names or shapes, but not options
-    that change no shape (head count, norm types and eps, QK norm across
-    heads, position embedding type...): those are compared here through
-    ``VisionTransformer3D.structural_args``.
+    Called by :func:`load_pretrained` and by loaders that load the weights
+    themselves (``FrozenVideoTeacher``). Strict loading catches weights of
+    other names or shapes, but not options that change no shape (head count,
+    norm types and eps, QK norm across heads, position embedding type...):
+    those are compared here through ``VisionTransformer3D.structural_args``.
 
     Args:
         encoder (nn.Module): A ``VisionTransformer3D``.
@@ -79,12 +75,11 @@ def load_pretrained(encoder: nn.Module, cfg: dict) -> None:
     The architecture JSON of an exported encoder is checked first
     (:func:`check_exported_architecture`). The file (a local path or an
     http(s) URL) is read by
-    :func:`~mmivnext.utils.checkpoint_io.load_checkpoint_file`, weights
-    only: nothing in it is run, and a file that cannot be read safely raises
-    a ``CheckpointLoadError`` naming it. A checkpoint's ``state_dict`` entry is
-    used if it has one, then only the keys under ``cfg['prefix']`` (if given;
-    a missing trailing dot is added, as MMEngine does), stripped of it. The
-    encoder is marked initialised. Every error names the file.
+    :func:`~mmivnext.utils.checkpoint_io.load_checkpoint_file` (weights
+    only). A checkpoint's ``state_dict`` entry is used if it has one, then
+    only the keys under ``cfg['prefix']`` (if given; a missing trailing dot
+    is added, as MMEngine does), stripped of it. The encoder is marked
+    initialised. Every error names the file.
 
     Args:
         encoder (nn.Module): A ``VisionTransformer3D``.
@@ -92,6 +87,8 @@ def load_pretrained(encoder: nn.Module, cfg: dict) -> None:
             ``prefix``.
 
     Raises:
+        FileNotFoundError: No such file.
+        CheckpointLoadError: The file cannot be read safely.
         TypeError: The file holds no state dict.
         KeyError: No weights have the prefix.
         RuntimeError: A missing or unexpected weight, or one of another

@@ -7,12 +7,8 @@ in the forms :class:`VisionTransformer3D` returns them, so that the same
 
 Supported checkpoints (config ``model_type``)
 ---------------------------------------------
-* ``siglip`` / ``siglip_vision_model``: :class:`transformers.SiglipVisionModel`
-  (SigLIP and the fixed-resolution SigLIP 2 checkpoints; a full checkpoint
-  loads its vision tower);
-* ``siglip2`` / ``siglip2_vision_model``: :class:`transformers.Siglip2VisionModel`
-  (NaFlex SigLIP 2), fed square frames patchified as ``Siglip2ImageProcessor``
-  does, every patch valid;
+* SigLIP and SigLIP 2, fixed-resolution and NaFlex
+  (:data:`~mmivnext.models.utils.hf_image.SIGLIP_MODEL_CLASSES`);
 * ``dinov2``, ``dinov2_with_registers``, ``dinov3_vit``: ``AutoModel``
   (``Dinov2Model``, ``Dinov2WithRegistersModel``, ``DINOv3ViTModel``). Their
   cls and register tokens lead the sequence; they are dropped from the patch
@@ -21,13 +17,9 @@ Supported checkpoints (config ``model_type``)
 Other transformers image models are refused: their token layout (prefix
 tokens, pooling) would have to be known here.
 
-Loading and preprocessing are those of
-:class:`~mmivnext.models.teachers.SigLIPTeacher`, both using the functions of
-:mod:`mmivnext.models.utils.hf_image`: clips normalised with ``input_mean`` /
-``input_std`` are turned back into 0-255 frames, resized with antialiasing to
-``image_size`` and normalised with the checkpoint's
-``preprocessor_config.json`` statistics. A checkpoint that lacks weights of
-the model is refused.
+Loading (strict) and preprocessing are those of
+:class:`~mmivnext.models.teachers.SigLIPTeacher`, from
+:mod:`mmivnext.models.utils.hf_image`.
 """
 from typing import Optional, Sequence, Union
 
@@ -61,14 +53,9 @@ class PerFrameImageEncoder(BaseModule):
     of the output (frame-major, row-major ``(h, w)`` within a frame, as
     :class:`VisionTransformer3D` orders its tokens with ``tubelet_size=1``).
 
-    Frozen
-    ------
-    With ``frozen=True`` (the default, as probes need) the parameters have
-    ``requires_grad=False``, the model stays in eval mode whatever ``train()``
-    says and :meth:`forward` runs without grad. The weights stay in the
-    module tree (``model.`` keys of ``state_dict``), so probe checkpoints
-    load strictly. ``init_weights`` never touches them: they come from
-    ``pretrained`` at construction.
+    The weights are loaded from ``pretrained`` at construction (rule 3 of
+    :mod:`mmivnext.models.utils.init`) and stay in the module tree
+    (``model.`` keys of ``state_dict``), so probe checkpoints load strictly.
 
     Args:
         pretrained (str): Hub id or local folder of a supported checkpoint
@@ -90,11 +77,11 @@ class PerFrameImageEncoder(BaseModule):
             norm: SigLIP's ``post_layernorm``, DINO's ``layernorm``).
             Layers after it still run. Not with ``out_type='pooled'``.
             Defaults to None.
-        frozen (bool): Freeze the model (class docstring). Defaults to True.
-        input_mean (Sequence[float]): Per-channel mean the clips were
-            normalised with, 0-255 scale. Defaults to ImageNet's.
-        input_std (Sequence[float]): Per-channel std, 0-255 scale. Defaults to
-            ImageNet's.
+        frozen (bool): ``requires_grad=False``, eval mode whatever
+            ``train()`` says and no grad in :meth:`forward`, as probes need.
+            Defaults to True.
+        input_mean, input_std (Sequence[float]): Per-channel statistics the
+            clips were normalised with, 0-255 scale. Default to ImageNet's.
         image_size (int, optional): Side of the square frames the model sees,
             a multiple of the patch size. Defaults to the checkpoint's
             (``image_size``; ``sqrt(num_patches) * patch_size`` for NaFlex).
@@ -105,12 +92,11 @@ class PerFrameImageEncoder(BaseModule):
             the clip pipeline crops).
         interpolation (str, optional): ``'bilinear'`` or ``'bicubic'``.
             Defaults to the checkpoint's ``resample``, else ``'bicubic'``.
-        dtype (str | torch.dtype, optional): Dtype of the weights:
-            ``'float32'`` (default), ``'bfloat16'`` or ``'float16'``.
+        dtype (str | torch.dtype, optional): Dtype of the weights
+            (:func:`~mmivnext.models.utils.dtypes.parse_teacher_dtype`).
             Outputs are float32 either way.
-        attn_implementation (str): transformers attention backend
-            (``'sdpa'``, ``'eager'``, ``'flash_attention_2'``). Defaults to
-            ``'sdpa'``.
+        attn_implementation (str): transformers attention backend. Defaults
+            to ``'sdpa'``.
 
     Attributes:
         model (PreTrainedModel): The transformers model.
@@ -210,16 +196,9 @@ class PerFrameImageEncoder(BaseModule):
         return self
 
     def preprocess(self, inputs: Tensor) -> Tensor:
-        """Turn normalised clips into the model's normalised images.
-
-        Args:
-            inputs (Tensor): ``[B, C, T, H, W]`` clips, ``(x - input_mean) /
-                input_std``.
-
-        Returns:
-            Tensor: ``[B * T, C, S, S]`` images (``S = image_size``), row
-            ``b * T + t``, in the model's dtype.
-        """
+        """Clips ``[B, C, T, H, W]`` to the model's images ``[B * T, C, S,
+        S]`` (:func:`~mmivnext.models.utils.hf_image.clips_to_model_images`,
+        ``S = image_size``)."""
         return clips_to_model_images(inputs, self.input_mean, self.input_std,
                                      self.model_mean, self.model_std,
                                      self.image_size, self.interpolation,

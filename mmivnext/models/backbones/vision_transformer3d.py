@@ -6,22 +6,10 @@ Released encoder
 The authors' encoder (GitHub ``OpenGVLab/InternVideo``, class ``InternVideo2`` in
 ``InternVideo-Next/models/InternVideo_next.py`` and ``InternVideo_next_s1.py``;
 position embedding in ``InternVideo-Next/models/pos_embed.py``) is reproduced,
-parameter for parameter, by :attr:`VisionTransformer3D.RELEASED_CFG`
-with any ``arch`` (``'base'``, ``'large'``, ``'1b'``):
-``VisionTransformer3D.released(arch='base', num_frames=16, img_size=224)``, or in a
-config the same keys::
-
-    backbone=dict(type='mmivnext.VisionTransformer3D', arch='base',
-                  num_frames=16, img_size=224, patch_size=14, tubelet_size=1,
-                  num_cls_tokens=4, qkv_bias=False, qk_norm='rmsnorm',
-                  qk_norm_across_heads=True, layer_scale_init_value=1e-5,
-                  norm_cfg=dict(type='RMSNorm', eps=1e-6), final_norm=False,
-                  patch_pixel_norm_cfg=dict(type='RMSNorm', eps=1e-6),
-                  patch_norm_cfg=dict(type='RMSNorm', eps=1e-6),
-                  pos_embed_learnable=True, rescale_residual_init=True,
-                  projector_cfg=dict(num_heads=16, out_dims=768, qkv_bias=True,
-                                     norm_cfg=dict(type='LN', eps=1e-5),
-                                     query='mean'))
+parameter for parameter, by the keyword arguments
+:attr:`VisionTransformer3D.RELEASED_CFG` with any ``arch`` (``'base'``,
+``'large'``, ``'1b'``): ``VisionTransformer3D.released(arch='base')``, or the
+same keys in a config's ``backbone``.
 
 What the released code does, and how it maps here:
 
@@ -48,14 +36,13 @@ What the released code does, and how it maps here:
   but with separate ``q_bias`` / ``k_bias`` / ``v_bias`` parameters (our
   ``cross_attn.q.bias`` ...), 16 heads, ``cross_attn.proj`` to 768 channels.
 * Init: trunc-normal(0.02) linear weights, zero biases, trunc-normal cls tokens,
-  and ``attn.proj`` / ``mlp.fc2`` weights of block ``i`` divided by
-  ``sqrt(2 (i + 1))`` (our ``rescale_residual_init=True``).
+  and the residual rescaling of our ``rescale_residual_init=True``.
 
 A converter therefore renames ``clip_projector.`` -> ``projector.``,
 ``patch_embed.norm_before.`` -> ``patch_embed.pixel_norm.`` and
 ``cross_attn.{q,k,v}_bias`` -> ``cross_attn.{q,k,v}.bias``, drops training-only
 parts (decoders, predictor, ``clip_pos_embed``...), and should add
-``pos_embed_grid`` (see below).
+``pos_embed_grid`` (:mod:`mmivnext.models.utils.pos_embed`).
 """
 import copy
 import inspect
@@ -85,27 +72,21 @@ class VisionTransformer3D(BaseModule):
 
     The video ``[B, C, T, H, W]`` is cut into ``(tubelet, p, p)`` patches giving a
     ``(T', H', W') = (T / tubelet, H / p, W / p)`` grid of ``N = T'H'W'`` tokens,
-    flattened in ``(t, h, w)`` order (``w`` fastest). Tokens get a 3D position
-    embedding, then ``num_cls_tokens`` cls tokens are prepended and a stack of
-    pre-norm transformer blocks runs. See the module docstring for the options
-    that reproduce the authors' released encoder.
+    flattened in ``(t, h, w)`` order (``w`` fastest). Tokens get a position
+    embedding (``pos_embed_type``), then ``num_cls_tokens`` cls tokens are
+    prepended and a stack of pre-norm transformer blocks runs. The module
+    docstring maps the released encoder onto these options.
 
     **Visible tokens (mask convention).** ``forward(x, visible_indices)`` takes a
-    LongTensor ``[B, K]`` of positions ``0 <= n < N`` (flattened ``(t, h, w)``
-    order) of the tokens to keep, as V-JEPA 2 does: all patches are embedded and
-    position-embedded, the ``K`` listed tokens are gathered in the given order,
-    the cls tokens are prepended, and the blocks run on these ``num_cls + K``
-    tokens only. Masked tokens are the ones not listed. The indices are not
-    checked for duplicates.
+    LongTensor ``[B, K]`` of the token positions to keep, as V-JEPA 2 does: all
+    patches are embedded and position-embedded, the ``K`` listed tokens are
+    gathered in the given order, the cls tokens are prepended, and the blocks
+    run on these ``num_cls + K`` tokens only. Masked tokens are the ones not
+    listed. The indices are not checked for duplicates.
 
-    **Position embedding.** ``pos_embed_type`` picks the scheme, set up by
-    :func:`~mmivnext.models.utils.pos_embed.register_pos_embed` (that module
-    describes each one): ``pos_embed [1, num_cls + N, C]`` (a parameter if
-    ``pos_embed_learnable``, else a buffer; cls rows start at zero) and the
-    grid it was made for, ``pos_embed_grid``, added to the tokens; or no
-    ``pos_embed`` and 3D RoPE in the attention layers. A checkpoint made for
-    another grid loads (its ``pos_embed`` is resized or rebuilt), and inputs
-    of another size than ``(num_frames, img_size)`` are accepted.
+    Checkpoints made for another grid load, and inputs of another size than
+    ``(num_frames, img_size)`` are accepted: the position embedding is resized
+    or rebuilt (:mod:`mmivnext.models.utils.pos_embed`).
 
     Args:
         arch (str | dict): ``'base'`` / ``'b'`` (768 wide, 12 layers, 12 heads,
@@ -145,7 +126,8 @@ class VisionTransformer3D(BaseModule):
         patch_norm_cfg (str | dict | None): Norm over the patch embeddings after
             the projection. Defaults to None.
         pos_embed_learnable (bool): Learnable (parameter) or fixed (buffer)
-            position embedding, both initialised to sin-cos. Defaults to True.
+            position embedding (no effect with ``'rope_3d'``). Defaults to
+            True.
         projector_cfg (dict, optional): Keyword arguments of an
             :class:`~mmivnext.models.utils.attention.AttentionPoolingBlock`
             (``embed_dims`` is set) built as ``projector``; needed for
@@ -181,19 +163,16 @@ class VisionTransformer3D(BaseModule):
         rescale_residual_init (bool): In the default init, divide the weights of
             ``attn.proj`` and ``mlp.fc2`` of block ``i`` by ``sqrt(2 (i + 1))``,
             as the released code does. Defaults to False.
-        pos_embed_type (str): The position-embedding scheme
-            (:mod:`mmivnext.models.utils.pos_embed`): ``'sincos_3d'`` (the 3D
-            sin-cos embedding), ``'sinusoid_1d'`` (VideoMAE's 1-D sinusoid
-            table) or ``'rope_3d'`` (V-JEPA 2's 3D rotary embedding of
-            queries and keys in every attention layer, no ``pos_embed``;
-            visible tokens keep their positions; needs
-            ``num_cls_tokens=0``). Defaults to ``'sincos_3d'``.
+        pos_embed_type (str): ``'sincos_3d'``, ``'sinusoid_1d'`` or
+            ``'rope_3d'`` (needs ``num_cls_tokens=0``), the schemes of
+            :mod:`mmivnext.models.utils.pos_embed`. Defaults to
+            ``'sincos_3d'``.
         fc_norm (bool): Build a norm ``fc_norm`` (``norm_cfg``) applied to the
             mean of the patch tokens in ``out_type='avg_featmap'``, for every
             requested layer (VideoMAE / BEiT mean pooling, usually with
             ``final_norm=False``). Defaults to False.
-        init_cfg (dict | list[dict], optional): Applied by
-            :meth:`init_weights`. Defaults to None.
+        init_cfg (dict | list[dict], optional): See :meth:`init_weights`.
+            Defaults to None.
     """
 
     arch_zoo = {
@@ -489,16 +468,9 @@ class VisionTransformer3D(BaseModule):
         return self
 
     def init_weights(self) -> None:
-        """Apply ``init_cfg`` (:mod:`mmivnext.models.utils.init`).
-
-        A ``Pretrained`` entry (``checkpoint``, optional ``prefix``) loads
-        **strictly**: a missing or unexpected weight raises an error naming the
-        keys and the file, where MMEngine's own ``Pretrained`` would log them
-        and leave the missing ones at random; the position embedding is
-        resized to this model's grid, and an exported encoder's architecture
-        JSON must agree with this encoder's arguments
-        (:func:`~mmivnext.utils.encoder_loading.load_pretrained`).
-        """
+        """Apply ``init_cfg`` (:mod:`mmivnext.models.utils.init`); a
+        ``Pretrained`` entry loads strictly, unlike MMEngine's
+        (:func:`~mmivnext.utils.encoder_loading.load_pretrained`)."""
         pretrained = pretrained_init_cfg(self.init_cfg)
         if pretrained is None:
             super().init_weights()
@@ -507,11 +479,7 @@ class VisionTransformer3D(BaseModule):
 
     @torch.no_grad()
     def _default_init(self) -> None:
-        """Trunc-normal(0.02) linear weights and zero biases, unit norm
-        weights, xavier-uniform patch projection (flattened), trunc-normal
-        cls tokens and pooling query, the position embedding of
-        ``pos_embed_type``, LayerScale at its init value, and optionally the
-        residual rescaling (``rescale_residual_init``)."""
+        """The init at construction (:mod:`mmivnext.models.utils.init`)."""
         init_linear_and_norm_(self, std=.02)
         for m in self.modules():
             if isinstance(m, LayerScale):

@@ -71,17 +71,21 @@ class VideoPretrainDataPreprocessor(ActionDataPreprocessor):
         data_samples: List[ActionDataSample],
         training: bool = False,
     ) -> Tuple[torch.Tensor, Optional[List[ActionDataSample]]]:
-        """Stack, fold views into the batch and normalise (see the class).
+        """Stack, fold views into the batch and normalise.
 
         Args:
-            inputs (list[Tensor] | Tensor): B tensors ``[N, C, T, H, W]``, or
-                one tensor ``[B, N, C, T, H, W]``, on the model's device.
+            inputs (list[Tensor] | Tensor): The collated clips (shapes in the
+                class docstring), on the model's device.
             data_samples (list[ActionDataSample]): B samples, or None.
             training (bool): Unused: training and testing preprocess alike.
 
         Returns:
-            tuple: ``[B * N, C, T, H, W]`` float32 inputs and the B * N
-            data samples (None if none were given).
+            tuple: The inputs and data samples (class docstring); None data
+            samples stay None.
+
+        Raises:
+            ValueError: Clips of different shapes, not 6-D once stacked, or
+                with another channel count than ``mean``.
         """
         if isinstance(inputs, torch.Tensor):
             batch = inputs

@@ -39,10 +39,8 @@ class TokenAlignmentHead(BaseModule):
             ``in_dims`` (the authors').
         loss (dict): The alignment loss. Defaults to
             ``dict(type='CosineSimilarityLoss')``.
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
-            (:mod:`mmivnext.models.utils.init`); the default init is
-            trunc-normal(0.02) linear weights with zero biases (the authors').
-            Defaults to None.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
     """
 
     #: The pos_embed has no cls rows (the cls tokens are not aligned).
@@ -76,7 +74,7 @@ class TokenAlignmentHead(BaseModule):
             mlp_decoder(in_dims, hidden_dims or in_dims, out_dims)
             for _ in range(num_layers))
         self.loss_module = MODELS.build(loss)
-        init_linear_and_norm_(self.projs, std=.02)
+        init_linear_and_norm_(self.projs, std=.02)  # the authors' init
 
     def forward(self,
                 student: Sequence[Tensor],
@@ -117,11 +115,9 @@ class TokenAlignmentHead(BaseModule):
         """Mean alignment loss over the layer pairs.
 
         Args:
-            student (Sequence[Tensor]): ``num_layers`` tensors ``[B, K, C]``.
+            student, visible_indices, grid_size: As in :meth:`forward`.
             teacher (Sequence[Tensor]): ``num_layers`` tensors
                 ``[B, K, C_t]``, features of the same tokens.
-            visible_indices (Tensor): ``[B, K]``; see :meth:`forward`.
-            grid_size (Sequence[int], optional): See :meth:`forward`.
 
         Returns:
             Tensor: The scalar loss.

@@ -63,9 +63,9 @@ class BoxTrackingHead(BaseModule):
        Boxes are returned as ``(x1, y1, x2, y2)``; they may reach a little
        outside ``[0, 1]`` when a wide box is near a border.
 
-    The head owns its losses (:meth:`loss`): ``loss_bbox`` (Smooth L1, weight
-    1) and ``loss_giou`` (GIoU, weight 0.5) on normalised ``(x1, y1, x2, y2)``
-    over the visible (object, frame) pairs of frames ``2 .. T``.
+    The head owns its losses (:meth:`loss`): ``loss_bbox`` and ``loss_giou``
+    on normalised ``(x1, y1, x2, y2)`` over the visible (object, frame) pairs
+    of frames ``2 .. T``.
 
     Args:
         in_channels (int): Token width ``C`` of the encoder.
@@ -88,8 +88,8 @@ class BoxTrackingHead(BaseModule):
             ``dict(type='mmivnext.GIoULoss', loss_weight=0.5)``.
         init_std (float): Std of the trunc-normal init of the linear layers
             (biases 0, LayerNorms 1 / 0). Defaults to 0.02.
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
-            (:mod:`mmivnext.models.utils.init`). Defaults to None.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
 
     Parameters: ``query_encoder`` (``Linear(4(1 + 2F), D)``, GELU,
     ``Linear(D, D)``), ``token_proj`` (``Linear(C, D)``), ``cross_block``

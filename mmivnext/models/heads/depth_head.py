@@ -1,11 +1,5 @@
 """Simple probing head for video depth (paper Table 6 "w/ a simple probing
-head", appendix A.3, after Scaling 4D Representations).
-
-One layer of cross-attention reads a dense depth video out of a frozen
-encoder's tokens: one learnable query per output depth patch and frame
-attends over all the tokens, then a linear layer turns each query into the
-depth values of its patch.
-"""
+head", appendix A.3, after Scaling 4D Representations)."""
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -47,10 +41,8 @@ class DepthProbeHead(BaseModule):
     bias of ``fc`` starts at ``log(init_depth)``, so that the first
     predictions are about ``init_depth`` metres everywhere.
 
-    **Loss.** :meth:`loss` builds the ground truth ``[B, T, H, W]`` from the
-    data samples' ``gt_depth``, supervises the pixels with ``depth_range[0] <
-    d* < depth_range[1]`` and applies ``loss`` (``SILogLoss`` by default) to
-    the predicted log-depth.
+    **Loss.** :meth:`loss` supervises the pixels whose ground truth lies in
+    ``depth_range``.
 
     Args:
         in_channels (int): Token width ``C`` of the encoder.
@@ -73,8 +65,8 @@ class DepthProbeHead(BaseModule):
             ``dict(type='mmivnext.SILogLoss')``.
         init_std (float): Std of the trunc-normal init of the linear layers
             (biases 0, except ``fc``) and of the queries. Defaults to 0.02.
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
-            (:mod:`mmivnext.models.utils.init`). Defaults to None.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
 
     Parameters: ``in_proj`` (``Linear(C, D)``), ``norm_kv``, ``query``
     (``[1, Q, D]``), ``norm_q``, ``attn`` (:class:`CrossAttention`),
@@ -153,8 +145,7 @@ class DepthProbeHead(BaseModule):
                 (``VisionTransformer3D(out_type='raw')``), or a tuple of one.
 
         Returns:
-            Tensor: float32 natural log of the depth in metres,
-            ``[B, T, H, W]``.
+            Tensor: float32 log-depth ``[B, T, H, W]``.
         """
         if isinstance(x, (tuple, list)):
             if len(x) != 1:
@@ -203,7 +194,7 @@ class DepthProbeHead(BaseModule):
         """The depth loss of a batch.
 
         Args:
-            x (Tensor | tuple[Tensor]): The encoder's tokens ``[B, L, C]``.
+            x (Tensor | tuple[Tensor]): As in :meth:`forward`.
             data_samples (list[BaseDataElement]): ``B`` samples with
                 ``gt_depth`` ``[T, H, W]`` in metres (0 = invalid).
 
@@ -222,7 +213,7 @@ class DepthProbeHead(BaseModule):
         """Write each sample's predicted depth.
 
         Args:
-            x (Tensor | tuple[Tensor]): The encoder's tokens ``[B, L, C]``.
+            x (Tensor | tuple[Tensor]): As in :meth:`forward`.
             data_samples (list[BaseDataElement]): ``B`` samples.
 
         Returns:

@@ -124,11 +124,10 @@ class AdaLNFinalLayer(nn.Module):
 
 @MODELS.register_module()
 class DiffMLPHead(BaseModule):
-    """Conditional diffusion decoder from predictor vectors to patch pixels.
+    """Conditional diffusion decoder from predictor vectors to patch pixels
+    (module docstring).
 
-    Each masked token is one sample: its predictor output ``z [cond_dims]``
-    conditions a diffusion model over its patch's ``target_dims`` pixel
-    values. The denoiser maps ``(x_t, t, z)`` to ``(eps, v)``::
+    The denoiser maps ``(x_t, t, z)`` to ``(eps, v)``::
 
         x = input_proj(x_t)                          # [N, width]
         y = time_embed(t) + cond_embed(z)            # [N, width]
@@ -138,17 +137,13 @@ class DiffMLPHead(BaseModule):
     The diffusion and its loss (:class:`~mmivnext.models.losses.DiffusionLoss`)
     are built from ``loss``; :meth:`sample` runs a respaced reverse process.
 
-    Targets: rows of ``target_dims`` pixel values of one patch. The head is
-    indifferent to their order; by convention the algorithm flattens them
-    channel-major, ``(C, ph, pw)`` (``3 * 14 * 14 = 588``), and normalises them
-    as it sees fit. The ``t = 0`` term of the loss (discretised decoder NLL)
-    assumes data on the scale of [-1, 1], as improved DDPM / MAR do.
+    Targets are rows of one patch's pixel values, in any order (the
+    algorithm's is channel-major ``(C, ph, pw)``). The ``t = 0`` term of the
+    loss (discretised decoder NLL) assumes data on the scale of [-1, 1], as
+    improved DDPM / MAR do.
 
-    Default init (MAR's): xavier-uniform linear weights with zero
-    biases, normal(0.02) time-embedding MLP weights, the blocks' LayerNorms at
-    weight 1 and bias 0 (torch's default, which MAR's init leaves alone), and
-    **zero** AdaLN modulation layers and output layer, so the initial output
-    is exactly 0.
+    The default init is MAR's (``_default_init``): with zero AdaLN
+    modulation and output layers, the initial output is exactly 0.
 
     Args:
         target_dims (int): ``D``, values per target. Defaults to 588.
@@ -166,9 +161,9 @@ class DiffMLPHead(BaseModule):
             (improved DDPM's ``clip_denoised``, for data of known range).
             Defaults to None (no clamp, as MAR).
         loss (dict): Config of the diffusion loss. Defaults to
-            ``dict(type='DiffusionLoss')`` (cosine, 1000 steps, batch mul 4).
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
-            (:mod:`mmivnext.models.utils.init`). Defaults to None.
+            ``dict(type='DiffusionLoss')``.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
     """
 
     def __init__(self,
@@ -291,8 +286,6 @@ class DiffMLPHead(BaseModule):
                 path. Defaults to ``temperature``.
             generator (torch.Generator, optional): Noise source, on z's
                 device.
-
-        Predicted clean targets are clamped to ``clip_denoised`` if set.
 
         Returns:
             Tensor: ``[M, target_dims]`` float32.

@@ -20,10 +20,8 @@ class LatentPredictionHead(BaseModule):
             frozen Stage-1 teacher).
         hidden_dims (int, optional): Hidden width. Defaults to ``in_dims``.
         loss (dict): Defaults to ``dict(type='CosineSimilarityLoss')``.
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
-            (:mod:`mmivnext.models.utils.init`); the default init is
-            trunc-normal(0.02) linear weights with zero biases. Defaults to
-            None.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
     """
 
     def __init__(self,
@@ -49,6 +47,6 @@ class LatentPredictionHead(BaseModule):
         return self.net(x)
 
     def loss(self, x: Tensor, target: Tensor) -> Tensor:
-        """``2 - 2 cos`` between the mapped ``x [B, M, in_dims]`` and the
+        """The loss of the mapped ``x [B, M, in_dims]`` against the
         teacher's ``target [B, M, out_dims]``."""
         return self.loss_module(self(x), target)

@@ -24,11 +24,11 @@ class _PixelRegressionHead(BaseModule):
     ``self.net``.
 
     Args:
-        target_dims (int): ``D``, pixel values per patch (channel-major
-            ``(C, ph, pw)`` by the algorithm's convention).
+        target_dims (int): ``D``, pixel values per patch.
         cond_dims (int): ``C``, width of ``z``.
         loss (dict): Loss config, called as ``loss(pred, target, weights)``.
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
     """
 
     def __init__(self, target_dims: int, cond_dims: int, loss: dict,
@@ -96,9 +96,8 @@ class LinearPixelHead(_PixelRegressionHead):
         target_dims (int): ``D``. Defaults to 588 (``3 * 14 * 14``).
         cond_dims (int): ``C``. Defaults to 1024.
         loss (dict): Defaults to ``dict(type='PixelMSELoss')``.
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
-            (:mod:`mmivnext.models.utils.init`); the default init is
-            xavier-uniform weights with zero biases. Defaults to None.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
     """
 
     def __init__(self,
@@ -120,9 +119,8 @@ class MLPPixelHead(_PixelRegressionHead):
         cond_dims (int): ``C``. Defaults to 1024.
         hidden_dims (int): Width of the two hidden layers. Defaults to 1536.
         loss (dict): Defaults to ``dict(type='PixelMSELoss')``.
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
-            (:mod:`mmivnext.models.utils.init`); the default init is
-            xavier-uniform weights with zero biases. Defaults to None.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
     """
 
     def __init__(self,

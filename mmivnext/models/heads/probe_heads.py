@@ -86,8 +86,8 @@ class AttentivePooler(nn.Module):
         in_channels (int): Token width ``C``.
         num_heads (int): Attention heads.
         num_queries (int): Learnable queries ``Q``. Defaults to 1.
-        num_self_attn_blocks (int): Self-attention blocks before the
-            cross-attention. Defaults to 0.
+        num_self_attn_blocks (int): Pre-norm ViT blocks before the
+            cross-attention (V-JEPA 2's probes: 3). Defaults to 0.
         mlp_ratio (float): MLP width of the blocks over ``C``. Defaults to 4.
         qkv_bias (bool): Bias on the attention projections. Defaults to True.
 
@@ -132,24 +132,15 @@ class AttentivePooler(nn.Module):
 
 @MODELS.register_module()
 class AttentiveProbeHead(BaseHead):
-    """Attentive probe: learnable queries cross-attend over the tokens.
-
-    ``num_self_attn_blocks`` pre-norm ViT blocks run on the tokens first (V-JEPA
-    2's probe has 3, then its cross-attention block: 4 blocks in all). Then
-    ``num_queries`` learnable queries pool them with one
-    :class:`CrossAttentionBlock`; the queries are averaged, dropped out and
-    classified by a linear layer.
+    """Attentive probe: an :class:`AttentivePooler`; its queries are
+    averaged, dropped out and classified by a linear layer.
 
     Args:
         num_classes (int): Number of classes.
         in_channels (int): Token width ``C``.
         num_heads (int): Attention heads of every block. Defaults to 16.
-        num_queries (int): Learnable queries. Defaults to 1.
-        num_self_attn_blocks (int): Self-attention blocks before the pooling.
-            Defaults to 0.
-        mlp_ratio (float): MLP hidden width over ``C`` in every block.
-            Defaults to 4.
-        qkv_bias (bool): Bias on the attention projections. Defaults to True.
+        num_queries, num_self_attn_blocks, mlp_ratio, qkv_bias: As in
+            :class:`AttentivePooler`, with its defaults.
         dropout_ratio (float): Dropout before the classifier. Defaults to 0.
         init_std (float): Std of the trunc-normal init of the linear layers
             and the queries (biases 0, LayerNorms 1 / 0). Defaults to 0.02.
@@ -163,11 +154,10 @@ class AttentiveProbeHead(BaseHead):
         average_clips (str, optional): Test-time averaging over views:
             ``'prob'`` (mean softmax), ``'score'`` (mean logits) or None.
             Defaults to ``'prob'``.
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
-            (:mod:`mmivnext.models.utils.init`). Defaults to None.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
 
-    Parameters: ``pooler`` (:class:`AttentivePooler`: ``query``
-    ``[1, num_queries, C]``, ``blocks``, ``cross_block``), ``fc_cls``.
+    Parameters: ``pooler`` (:class:`AttentivePooler`), ``fc_cls``.
     """
 
     def __init__(self,
@@ -306,15 +296,6 @@ class LinearProbeHead(BaseHead):
         return x.mean(dim=1)  # [B, C]
 
     def forward(self, x: Tokens, **kwargs) -> Tensor:
-        """Class scores of tokens ``[B, L, C]``.
-
-        Args:
-            x (Tensor | tuple[Tensor]): The encoder's tokens.
-            **kwargs: What ``Recognizer3D`` passes to every head
-                (``loss_aux``, ``fcn_test``); unused.
-
-        Returns:
-            Tensor: float32 logits ``[B, num_classes]``.
-        """
+        """As :meth:`AttentiveProbeHead.forward`."""
         x = self.dropout(self.norm(self.pool(x)))  # [B, C]
         return self.fc_cls(x).float()

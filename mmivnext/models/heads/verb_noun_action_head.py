@@ -15,13 +15,11 @@ from .probe_heads import AttentivePooler
 class AttentiveVerbNounActionHead(BaseModule):
     """Three learnable queries pool the tokens; each feeds its own classifier.
 
-    As V-JEPA 2's EK100 probe (4 blocks: ``num_self_attn_blocks=3`` pre-norm
-    ViT blocks on the tokens, then one :class:`CrossAttentionBlock` of three
-    learnable queries over them). Query 0 is classified into verbs, query 1
-    into nouns, query 2 into actions, each by its own linear layer after
-    dropout. The loss (:class:`~mmivnext.models.losses.SigmoidFocalLoss` by
-    default) is computed per task; :meth:`loss` returns the three terms, which
-    MMEngine sums.
+    As V-JEPA 2's EK100 probe: an
+    :class:`~mmivnext.models.heads.AttentivePooler` with three queries;
+    query 0 is classified into verbs, query 1 into nouns, query 2 into
+    actions, each by its own linear layer after dropout. :meth:`loss` returns
+    one term per task, which MMEngine sums.
 
     Args:
         in_channels (int): Token width ``C``.
@@ -30,20 +28,18 @@ class AttentiveVerbNounActionHead(BaseModule):
         num_actions (int): Action classes: the size of the (verb, noun) ->
             action map.
         num_heads (int): Attention heads of every block. Defaults to 16.
-        num_self_attn_blocks (int): Self-attention blocks before the pooling.
-            Defaults to 3.
-        mlp_ratio (float): MLP hidden width over ``C``. Defaults to 4.
-        qkv_bias (bool): Bias on the attention projections. Defaults to True.
+        num_self_attn_blocks, mlp_ratio, qkv_bias: As in
+            :class:`~mmivnext.models.heads.AttentivePooler`;
+            ``num_self_attn_blocks`` defaults to 3.
         dropout_ratio (float): Dropout before the classifiers. Defaults to 0.
         init_std (float): Std of the trunc-normal init of the linear layers
             and the queries (biases 0, LayerNorms 1 / 0). Defaults to 0.02.
         loss (dict): Loss of each task, called as ``loss(logits, labels)``.
             Defaults to ``dict(type='mmivnext.SigmoidFocalLoss')``.
-        init_cfg (dict | list[dict], optional): Applied by ``init_weights``
-            (:mod:`mmivnext.models.utils.init`). Defaults to None.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
 
-    Parameters: ``pooler`` (:class:`~mmivnext.models.heads.AttentivePooler`
-    with 3 queries, one per task), ``fc_verb``, ``fc_noun``, ``fc_action``.
+    Parameters: ``pooler``, ``fc_verb``, ``fc_noun``, ``fc_action``.
     """
 
     #: The tasks, in the order of the queries.

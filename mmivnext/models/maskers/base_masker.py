@@ -50,8 +50,7 @@ class BaseMasker(nn.Module, metaclass=ABCMeta):
                 they are made on its device, then moved to ``device``.
 
         Returns:
-            list[MaskIndices]: ``visible [B, K]`` and ``masked [B, N - K]``
-            indices per mask config, ``N = T * H * W``.
+            list[MaskIndices]: One per mask config.
         """
         if isinstance(batch_size, bool) or not isinstance(
                 batch_size, numbers.Integral) or batch_size < 1 or \

@@ -11,9 +11,8 @@ from ..utils import check_values
 class MaskIndices(NamedTuple):
     """Visible and masked token positions of a batch (V-JEPA 2 style).
 
-    Positions index the student's token grid ``(T, H, W)`` flattened in
-    ``(t, h, w)`` order, ``w`` fastest: ``t * H * W + h * W + w``, the order of
-    ``VisionTransformer3D.forward(x, visible_indices)``.
+    Positions index the student's flattened token grid ``(T, H, W)``,
+    ``t * H * W + h * W + w`` (the token order of ``VisionTransformer3D``).
 
     Attributes:
         visible (Tensor): ``[B, K]`` int64 positions of the visible tokens,

@@ -132,7 +132,7 @@ class MultiBlockMasker(BaseMasker):
        ``h x w`` tokens, ``h = round(sqrt(a * r))``, ``w = round(sqrt(a /
        r))`` with ``a = floor(H * W * s)``, each clipped to ``[1, H]`` / ``[1,
        W]`` (``r`` is height / width). The floors forgive float error
-       (``floor(100 * 0.29) = 29``).
+       (:func:`_floor`).
     2. **Positions, per sample.** Each of the ``num_blocks`` blocks of a
        sample gets a uniform start in ``[0, T - t]``, ``[0, H - h]``, ``[0, W
        - w]``; blocks may overlap. The masked tokens are their union, the
@@ -142,14 +142,13 @@ class MultiBlockMasker(BaseMasker):
     3. **Equal counts.** Let ``K`` be the smallest visible count in the batch,
        capped at ``max_visible`` if the config sets it. Every sample keeps
        ``K`` of its visible tokens: a uniformly random ``K``
-       (``context_keep='random'``) or the first ``K`` in ``(t, h, w)`` order,
-       ``w`` fastest (``'first'``), so that a cap leaves the context in the
-       early frames. The dropped ones become masked (predicted), so
-       ``visible`` and ``masked`` still partition the grid and ``[B, K]`` /
-       ``[B, N - K]`` stack. With ``temporal_scale`` ``(1, 1)`` the blocks are
-       tubes (the same spatial mask in every frame), except for these dropped
-       tokens: the sample of smallest visible count is an exact tube mask
-       (unless ``max_visible`` cuts it).
+       (``context_keep='random'``) or the first ``K`` in token order
+       (``'first'``), so that a cap leaves the context in the early frames.
+       The dropped ones become masked (predicted), so the indices stack.
+       With ``temporal_scale`` ``(1, 1)`` the blocks are tubes (the same
+       spatial mask in every frame), except for these dropped tokens: the
+       sample of smallest visible count is an exact tube mask (unless
+       ``max_visible`` cuts it).
 
     Differences from the authors' Stage 2 collator (``engines/jepa_mask.py``,
     from V-JEPA's ``src/masks/multiblock3d.py``): ``context_keep='first'``
@@ -176,12 +175,9 @@ class MultiBlockMasker(BaseMasker):
             * ``max_visible`` (int, optional): Cap on the visible tokens
               (V-JEPA's ``max_keep``). Defaults to no cap.
 
-            The dicts are not modified. Defaults to :data:`STAGE2_MASK_CFGS`,
-            V-JEPA's: 8 blocks of 15 % and 2 blocks of 70 % of the frame,
-            aspect ratios 0.75 to 1.5, spanning every frame.
-        context_keep (str): Which ``K`` visible tokens a sample keeps in step
-            3: ``'random'`` (uniform) or ``'first'`` (first in ``(t, h, w)``
-            order, the authors'). Defaults to ``'random'``.
+            The dicts are not modified. Defaults to :data:`STAGE2_MASK_CFGS`.
+        context_keep (str): ``'random'`` or ``'first'`` (the authors'), see
+            step 3. Defaults to ``'random'``.
     """
 
     #: Redraws of a sample's blocks that left no visible token before giving
@@ -210,10 +206,9 @@ class MultiBlockMasker(BaseMasker):
     def draw(self, batch_size: int, grid_size: Tuple[int, int, int],
              device: torch.device, attention: Optional[Tensor],
              generator: Optional[torch.Generator]) -> List[MaskIndices]:
-        """One mask per mask config, in order: ``visible [B, K]`` and
-        ``masked [B, N - K]``, ``K >= 1`` as described in the class docstring
-        (``K`` differs between configs and batches). Without a generator,
-        torch's default CPU generator is used."""
+        """One mask per mask config, in order (``K`` differs between configs
+        and batches). Without a generator, torch's default CPU generator is
+        used."""
         # Block sizes and counts are host values: draw on the host (like a
         # data loader's mask collator) and copy the indices to the device,
         # so that drawing never waits for an accelerator's queue.

@@ -34,9 +34,7 @@ class RandomMasker(BaseMasker):
     def draw(self, batch_size: int, grid_size: Tuple[int, int, int],
              device: torch.device, attention: Optional[Tensor],
              generator: Optional[torch.Generator]) -> List[MaskIndices]:
-        """One mask: ``K = T * (H * W - int(H * W * mask_ratio))`` visible
-        tokens (per frame) or ``N - int(N * mask_ratio)`` (clip),
-        ``N = T * H * W``."""
+        """One mask; see ``per_frame`` for its visible count."""
         frames, height, width = grid_size
         shape = ((batch_size, frames, height * width) if self.per_frame else
                  (batch_size, frames * height * width))

@@ -16,9 +16,9 @@ class SemanticMasker(BaseMasker):
     """Choose each frame's visible tokens from the teacher's attention.
 
     In every frame, ``K_f = H * W - int(H * W * mask_ratio)`` tokens stay
-    visible (the authors' count, ``engines/engine_for_stage1.py:86``: 52 of
-    256 at 0.8, 64 at 0.75), chosen from the attention of the image teacher's
-    pooling head over that frame's patches (``SigLIPTeacherOutput.attention``):
+    visible (the authors' count, :func:`num_visible_tokens`), chosen from the
+    attention of the image teacher's pooling head over that frame's patches
+    (``SigLIPTeacherOutput.attention``):
 
     * ``mode='sample'``: drawn without replacement, each draw with probability
       proportional to the attention among the tokens not drawn yet
@@ -26,9 +26,8 @@ class SemanticMasker(BaseMasker):
     * ``mode='topk'``: the tokens of highest attention, as the paper's text
       says.
 
-    Every frame of every sample gets the same count, so the indices stack.
-    The attention grid must be the student's token grid (teacher grid =
-    student grid, and one teacher frame per student temporal token).
+    The attention grid must be the student's token grid (one teacher frame
+    per student temporal token, the same ``H x W``).
 
     Args:
         mask_ratio (float): Fraction of each frame's tokens to mask, in
@@ -52,11 +51,9 @@ class SemanticMasker(BaseMasker):
     def draw(self, batch_size: int, grid_size: Tuple[int, int, int],
              device: torch.device, attention: Optional[Tensor],
              generator: Optional[torch.Generator]) -> List[MaskIndices]:
-        """One mask: ``visible [B, T * K_f]`` and ``masked [B, T * (H * W -
-        K_f)]``, ``K_f = H * W - int(H * W * mask_ratio)``.
+        """One mask, ``visible [B, T * K_f]``.
 
-        ``attention`` holds non-negative, finite weights of each frame's
-        tokens in ``(h, w)`` order, ``w`` fastest (e.g. attention
+        ``attention`` holds non-negative, finite weights (e.g. attention
         probabilities). In ``sample`` mode they are floored at 1e-12, so that
         a frame whose weights underflowed to zero on some tokens (bf16) still
         has enough tokens to draw; ``generator`` must be on ``attention``'s

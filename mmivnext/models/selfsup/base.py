@@ -79,20 +79,14 @@ def normalize_patches(patches: Tensor,
 class BaseVideoSelfSupervisor(BaseModel):
     """The loop every pretraining algorithm shares.
 
-    For a batch of clips, :meth:`loss` runs the teachers once
-    (:meth:`teacher_forward`), draws the masks (one per mask config of the
-    masker), and sums, for every mask, the losses of :meth:`mask_losses`,
-    which runs the student on that mask's visible tokens. Subclasses
-    implement those two methods; the rest (the masks, the predictor on the
-    masked positions, the pixel targets and their loss) is here, so that the
-    stages differ only where the paper says they do. ``forward`` dispatches
-    on ``mode`` as MMEngine expects: ``'loss'`` for training, ``'predict'``
-    for validation/tests and tools, ``'tensor'`` for the encoder's features
-    of the whole clip.
-
-    The predictor's and the heads' sizes (widths, token grid, cls tokens,
-    patch values) come from the built backbone, teacher and predictor
-    (:func:`with_sizes`): configs leave them out.
+    :meth:`loss` runs the teachers once (:meth:`teacher_forward`), draws the
+    masks and sums the losses of :meth:`mask_losses` over them. Subclasses
+    implement those two methods; the masks, the predictor on the masked
+    positions and the pixel loss are here, so that the stages differ only
+    where the paper says they do. ``forward`` dispatches on ``mode`` as
+    MMEngine expects: ``'loss'``, ``'predict'``, ``'tensor'`` (the encoder's
+    output on the whole clip). The parts' sizes are set from the built parts
+    (:func:`with_sizes`).
 
     Args:
         backbone (dict): The student encoder, a ``VisionTransformer3D``.
@@ -103,24 +97,21 @@ class BaseVideoSelfSupervisor(BaseModel):
         pixel_head (dict, optional): Reconstructs the masked patches' pixels
             from the predictor's vectors; its loss is ``loss_pixel``.
             Defaults to None.
-        norm_pixel_targets (bool): Normalise each target patch by its own
-            mean and std (:func:`normalize_patches`). Defaults to False: the
-            targets are the patch's pixels as the data preprocessor
-            normalised them.
+        norm_pixel_targets (bool): Normalise each target patch
+            (:func:`normalize_patches`). Defaults to False: the pixels as the
+            data preprocessor normalised them.
         data_preprocessor (dict, optional): Normalises the packed clips.
             Defaults to ``dict(type='VideoPretrainDataPreprocessor')``.
         sdpa_backends (Sequence[str], optional): Restrict every attention of
-            the forward (encoder, teacher, predictor, heads) to these SDPA
-            kernels: ``'flash'``, ``'efficient'``, ``'cudnn'``, ``'math'``
-            (see :func:`~mmivnext.models.utils.sdpa_backends_context`).
-            Defaults to None: PyTorch picks the fastest kernel the inputs
-            allow (flash / memory-efficient / cuDNN on GPUs); ``['math']`` is
-            the unfused reference path.
-        compile_encoder (bool | dict): Compile the student encoder with
-            ``torch.compile`` (``nn.Module.compile``: parameter names and
-            checkpoints are unchanged). A dict gives ``torch.compile``'s
-            options, e.g. ``dict(mode='max-autotune')``. Defaults to False.
-        init_cfg (dict | list[dict], optional): Initialisation config.
+            the forward to these SDPA kernels
+            (:func:`~mmivnext.models.utils.sdpa_backends_context`). Defaults
+            to None (PyTorch picks).
+        compile_encoder (bool | dict): Compile the student encoder
+            (``nn.Module.compile``: parameter names and checkpoints are
+            unchanged); a dict gives ``torch.compile``'s options. Defaults to
+            False.
+        init_cfg (dict | list[dict], optional): See
+            :mod:`mmivnext.models.utils.init`. Defaults to None.
     """
 
     def __init__(self,
@@ -188,14 +179,13 @@ class BaseVideoSelfSupervisor(BaseModel):
 
         Args:
             inputs (Tensor): ``[B, C, T, H, W]``.
-            attention (Tensor, optional): ``[B, T, H' * W']`` attention of an
-                image teacher, passed to maskers that choose from it
-                (``needs_attention``).
+            attention (Tensor, optional): The teacher's attention; passed on
+                only to maskers with ``needs_attention``.
             generator (torch.Generator, optional): For the masker's draws.
 
         Returns:
-            list[MaskIndices]: ``visible [B, K]`` and ``masked [B, M]``
-            indices per mask config.
+            list[MaskIndices]: One per mask config
+            (:class:`~mmivnext.models.maskers.BaseMasker`).
         """
         return self.masker(
             inputs.shape[0], self.token_grid(inputs), device=inputs.device,
@@ -212,9 +202,8 @@ class BaseVideoSelfSupervisor(BaseModel):
 
         Returns:
             dict[str, Tensor]: The losses of :meth:`mask_losses`; with
-            several mask configs (e.g. a ``MultiBlockMasker``) the student
-            runs once per config and the names end with ``_<config index>``
-            (MMEngine sums every ``loss*`` entry).
+            several masks the names end with ``_<mask index>`` (MMEngine sums
+            every ``loss*`` entry).
         """
         targets, attention = self.teacher_forward(inputs)
         masks = self.generate_masks(inputs, attention)
@@ -232,9 +221,9 @@ class BaseVideoSelfSupervisor(BaseModel):
         """Run the teachers once for the batch.
 
         Returns:
-            tuple: What :meth:`mask_losses` compares with (the algorithm's
-            choice), and the ``[B, T, H' * W']`` attention for a masker that
-            needs it (else None).
+            tuple: The targets :meth:`mask_losses` takes, and the
+            ``[B, T, H' * W']`` attention for a masker that needs it (else
+            None).
         """
 
     @abstractmethod
@@ -249,7 +238,7 @@ class BaseVideoSelfSupervisor(BaseModel):
         Args:
             tokens (Tensor): ``[B, num_cls + K, C]`` the encoder's last layer
                 on the visible tokens.
-            mask (MaskIndices): ``visible [B, K]``, ``masked [B, M]``.
+            mask (MaskIndices): The mask.
             inputs (Tensor): ``[B, C, T, H, W]``, for the token grid.
 
         Returns:

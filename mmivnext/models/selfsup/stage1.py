@@ -25,13 +25,15 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
     * the student encoder runs on the visible tokens only;
     * the predictor (last layers of ModernBERT) fills the masked positions
       and the diffusion head (``DiffMLPHead``) reconstructs each masked
-      patch's pixels from the predictor's vector, one patch at a time;
+      patch's pixels from the predictor's vector, one patch at a time
+      (``loss_pixel``);
     * the student's last layers (visible tokens) are aligned token by token
-      with the teacher's chosen layers (``TokenAlignmentHead``), and its
-      attention-pooled vector (the encoder's ``projector``, mapped to the
-      teacher's width by ``global_align_head``) with the mean over frames of
-      the teacher's L2-normalised pooled outputs; both with ``2 - 2 cos``
-      (the frame mean is not re-normalised, as the authors).
+      with the teacher's chosen layers (``TokenAlignmentHead``,
+      ``loss_align``), and its attention-pooled vector (the encoder's
+      ``projector``, mapped to the teacher's width by ``global_align_head``)
+      with the mean over frames of the teacher's L2-normalised pooled outputs
+      (``loss_align_global``); both with ``2 - 2 cos`` (the frame mean is not
+      re-normalised, as the authors).
 
     Every part but the backbone is optional, so that one class covers the
     Table 1 variants: the pixel-reconstruction baseline (no teacher, a
@@ -40,28 +42,24 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
     with the diffusion decoder, and the predictor ablations.
 
     Args:
-        backbone (dict): Student ``VisionTransformer3D`` config. It must
-            output ``'raw'`` tokens; its ``out_indices`` must end with the last
-            layer and give at least as many layers as the alignment head
-            aligns; it needs a ``projector_cfg`` if ``global_align_head`` is
-            set.
-        masker (dict): ``SemanticMasker`` (needs the teacher's attention) or
-            ``RandomMasker``.
-        teacher (dict, optional): Frozen ``SigLIPTeacher``; needed by the
-            semantic masker and the alignment losses. Defaults to None.
+        backbone (dict): Student ``VisionTransformer3D``, ``out_type='raw'``;
+            its ``out_indices`` end with the last layer and give at least the
+            layers ``align_head`` aligns; a ``projector_cfg`` for
+            ``global_align_head``.
+        masker (dict): ``SemanticMasker`` or ``RandomMasker``.
+        teacher (dict, optional): ``SigLIPTeacher``; needed by the semantic
+            masker and the alignment losses. Defaults to None.
         predictor (dict, optional): ``ModernBertPredictor`` or
-            ``VisionTransformerPredictor``; needed by ``pixel_head``.
-        pixel_head (dict, optional): ``DiffMLPHead`` or a linear / MLP pixel
-            head reconstructing the masked patches (``loss_pixel``). Defaults
+            ``VisionTransformerPredictor``; goes with ``pixel_head``.
+            Defaults to None.
+        pixel_head (dict, optional): ``DiffMLPHead``, ``LinearPixelHead`` or
+            ``MLPPixelHead`` (``loss_pixel``). Defaults to None.
+        align_head (dict, optional): ``TokenAlignmentHead``
+            (``loss_align``). Defaults to None.
+        global_align_head (dict, optional): e.g. a ``LatentPredictionHead``
+            with ``CosineSimilarityLoss(normalize_target=False)`` (the
+            authors' ``final_clip_decoder``; ``loss_align_global``). Defaults
             to None.
-        align_head (dict, optional): ``TokenAlignmentHead`` aligning the
-            student's last layers with the teacher's layers. Defaults to None.
-        global_align_head (dict, optional): Head from the encoder's projector
-            output to the teacher's width whose ``loss`` compares it with the
-            teacher's pooled output averaged over frames, e.g. a
-            ``LatentPredictionHead`` with
-            ``CosineSimilarityLoss(normalize_target=False)`` (the authors'
-            ``final_clip_decoder``). Defaults to None (no global alignment).
         **base_args: ``norm_pixel_targets``, ``data_preprocessor``,
             ``sdpa_backends``, ``compile_encoder``, ``init_cfg`` of
             :class:`BaseVideoSelfSupervisor`; any other name raises.
@@ -118,9 +116,7 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
 
     def teacher_forward(self, inputs: Tensor) -> Tuple[Optional[object],
                                                         Optional[Tensor]]:
-        """The image teacher's output on every frame (hidden states, pooled
-        output and, for the semantic masker, attention), or None without a
-        teacher."""
+        """The teacher's output on every frame (None without a teacher)."""
         if self.teacher is None:
             return None, None
         out = self.teacher(
@@ -130,9 +126,7 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
 
     def mask_losses(self, inputs: Tensor, teacher: Optional[object],
                     mask: MaskIndices) -> Dict[str, Tensor]:
-        """The losses of one mask: encoder on the visible tokens, predictor
-        and pixel head on the masked ones (``loss_pixel``), alignment with
-        the teacher (``loss_align``, ``loss_align_global``)."""
+        """The losses of one mask (class docstring)."""
         feats = self.encode_visible(inputs, mask.visible)  # L x [B, c+K, C]
         losses = dict()
         if self.pixel_head is not None:
@@ -147,7 +141,7 @@ class InternVideoNextStage1(BaseVideoSelfSupervisor):
                 student, target, mask.visible, self.token_grid(inputs))
         if self.global_align_head is not None:
             pooled = self.backbone.projector(feats[-1])[:, 0]  # [B, C_p]
-            # Frames weigh equally: normalise, then average (as the authors).
+            # Frames weigh equally: normalise, then average.
             target = F.normalize(teacher.pooled, dim=-1).mean(dim=1)
             losses['loss_align_global'] = self.global_align_head.loss(
                 pooled, target)  # target [B, C_t]

@@ -18,16 +18,13 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
     masker → student encoder (visible tokens) → predictor → head, compared with
     the frozen teacher's latents of the masked tokens:
 
-    * student encoder and predictor start from the same Stage-1 checkpoint
-      (the Stage-1 predictor is kept), loaded strictly by
-      :meth:`init_weights` from ``init_checkpoint``;
+    * student encoder and predictor start from a Stage-1 checkpoint
+      (``init_checkpoint``);
     * the teacher (``FrozenVideoTeacher``, also the Stage-1 encoder) embeds
-      the whole clip once per step; its L2-normalised final-layer tokens are
-      the targets;
-    * multi-block masks (``MultiBlockMasker``): for every mask config the
-      student runs once and the losses are summed;
-    * the predictor's outputs at the masked positions go through the head
-      (MLP to the teacher width, LayerNorm); loss ``2 - 2 cos``.
+      the whole clip once per step; its final-layer tokens are the targets;
+    * multi-block masks (``MultiBlockMasker``);
+    * the predictor's outputs at the masked positions go through ``head``
+      (``loss_latent``).
 
     Options for the Table 3 variants: a zero-initialised ViT predictor
     (``load_predictor=False`` with a ``VisionTransformerPredictor``), an EMA
@@ -43,22 +40,19 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
             ``mask_teacher``).
         teacher (dict): ``FrozenVideoTeacher`` (or any teacher: its
             ``targets`` are compared).
-        predictor (dict): ``ModernBertPredictor`` (as in Stage 1) or
+        predictor (dict): ``ModernBertPredictor`` or
             ``VisionTransformerPredictor``.
-        head (dict): ``LatentPredictionHead`` from the predictor width to the
-            teacher width.
+        head (dict): ``LatentPredictionHead``.
         init_checkpoint (str, optional): Stage-1 checkpoint (a runner
             checkpoint or the output of
-            ``tools/model_converters/stage1_to_stage2.py``) whose
-            ``backbone.*`` (and ``predictor.*``) weights initialise the
-            student. Missing or unexpected keys raise. Defaults to None (no
+            ``tools/model_converters/stage1_to_stage2.py``) loaded by
+            :meth:`load_stage1` in :meth:`init_weights`. Defaults to None (no
             loading, e.g. when resuming or in tests).
         load_predictor (bool): Also load the predictor from
             ``init_checkpoint``. Defaults to True.
-        visible_align_head (dict, optional): ``LatentPredictionHead`` from
-            the encoder width to the teacher width, aligning the student's
-            visible tokens with the teacher's (Table 3 "Unmasked Token
-            Alignment"). Defaults to None.
+        visible_align_head (dict, optional): ``LatentPredictionHead``
+            aligning the student's visible tokens with the teacher's (Table 3
+            "Unmasked Token Alignment"). Defaults to None.
         pixel_head (dict, optional): A Stage-1 pixel head decoding the masked
             patches from the predictor (Table 3 "Pixel Reconstruction Loss",
             ``loss_pixel``). Defaults to None.
@@ -154,9 +148,8 @@ class InternVideoNextStage2(BaseVideoSelfSupervisor):
 
     def teacher_forward(self, inputs: Tensor) -> Tuple[Tensor,
                                                         Optional[Tensor]]:
-        """The teacher's latents of every token ``[B, N, C_t]`` (the loss is
-        ``2 - 2 cos``, so their scale does not matter) and, for semantic
-        masks, the mask teacher's attention ``[B, T, N_f]``."""
+        """The teacher's latents of every token ``[B, N, C_t]`` and, for
+        semantic masks, the mask teacher's attention ``[B, T, N_f]``."""
         attention = None
         if self.mask_teacher is not None:
             attention = self.mask_teacher(

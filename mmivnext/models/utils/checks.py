@@ -3,8 +3,7 @@
 Reading a device tensor on the host (``bool(t)``, ``t.item()``, ``int(t)``)
 waits for every kernel queued before it: one such read per train step stalls
 the GPU's queue. The checks of index and attention values in the encoder,
-predictors and maskers therefore go through :func:`check_values`, which raises
-at once on the CPU and is queued like any kernel on an accelerator.
+predictors and maskers therefore go through :func:`check_values`.
 """
 import torch
 from torch import Tensor

@@ -10,13 +10,10 @@ with
   ``eps`` and ``v``, and the reverse-step log variance is
   ``(v + 1) / 2 * log(beta_t) + (1 - v) / 2 * log(beta~_t)``, ``beta~_t`` being
   the posterior variance (``v`` is used as is, not clamped);
-* the hybrid loss ``mse(eps) + vb``: ``vb`` is the variational-bound term of
-  step ``t`` (KL to the true posterior, or at ``t = 0`` the discretised
-  Gaussian decoder NLL) in bits per dimension, computed with the mean's
-  gradient stopped, so that it trains the variance only;
-* respacing (``respace``): a shorter reverse process over a subset of the
-  steps, with betas recomputed from the kept cumulative alphas and the model
-  still fed the original step indices (``timestep_map``);
+* the hybrid loss ``mse(eps) + vb`` (:meth:`GaussianDiffusion.training_losses`,
+  :meth:`GaussianDiffusion.vb_terms_bpd`);
+* respacing (:meth:`GaussianDiffusion.respace`): a shorter reverse process
+  over a subset of the steps;
 * ancestral sampling with a temperature on every noise draw.
 
 Schedule constants are kept in float64 on the CPU and gathered per step into

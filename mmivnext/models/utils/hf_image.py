@@ -1,18 +1,7 @@
-"""Run Hugging Face image models on the frames of normalised clips.
-
-Shared by :class:`~mmivnext.models.teachers.SigLIPTeacher` and
-:class:`~mmivnext.models.backbones.PerFrameImageEncoder`:
-
-* :func:`load_pretrained_strict` picks the transformers class from the
-  checkpoint's ``model_type`` and refuses checkpoints that lack weights of the
-  model (which transformers would initialise at random);
-* :func:`read_image_statistics` reads the normalisation and resize mode of the
-  checkpoint's ``preprocessor_config.json``;
-* :func:`clips_to_model_images` turns clips normalised for the video encoder
-  into the images the model expects;
-* :func:`run_siglip_vision_model` runs SigLIP or NaFlex SigLIP 2 on them,
-  patchifying for NaFlex with :func:`naflex_patchify` as
-  ``Siglip2ImageProcessor`` does.
+"""Run Hugging Face image models on the frames of normalised clips: loading,
+image statistics, preprocessing and the SigLIP forward shared by
+:class:`~mmivnext.models.teachers.SigLIPTeacher` and
+:class:`~mmivnext.models.backbones.PerFrameImageEncoder`.
 """
 import json
 import math
@@ -66,7 +55,7 @@ def load_pretrained_strict(pretrained: str,
             e.g. :data:`SIGLIP_MODEL_CLASSES`.
         dtype (torch.dtype): Dtype of the loaded weights.
         attn_implementation (str): transformers attention backend
-            (``'sdpa'``, ``'eager'``, ``'flash_attention_2'``).
+            (``'sdpa'``, ``'eager'``, ``'flash_attention_2'``, ...).
         owner (str): Name of the caller (e.g. ``'SigLIPTeacher'``) that starts
             the error messages.
 
@@ -168,21 +157,19 @@ def register_normalisation(module: nn.Module, pretrained: str, owner: str,
                            siglip_defaults: bool = True) -> Optional[str]:
     """Register the statistics that take clips to a checkpoint's images.
 
-    Four non-persistent float32 buffers ``[1, C, 1, 1]`` (not in the state
-    dict): ``input_mean`` / ``input_std``, the statistics the clips were
-    normalised with, and ``model_names`` (e.g. ``('model_mean',
-    'model_std')``), the checkpoint's (:func:`read_image_statistics`), as
-    :func:`clips_to_model_images` takes them.
+    Four non-persistent float32 buffers ``[1, C, 1, 1]``: ``input_mean`` /
+    ``input_std`` and the checkpoint's (:func:`read_image_statistics`)
+    under ``model_names``, as :func:`clips_to_model_images` takes them.
 
     Args:
         module (nn.Module): Gets the buffers.
         pretrained (str): Hub id or folder of the checkpoint.
         owner (str): Name of the caller that starts the error messages.
-        input_mean (Sequence[float]): Per-channel mean of the clips, 0-255.
-        input_std (Sequence[float]): Per-channel std of the clips, 0-255.
+        input_mean, input_std (Sequence[float]): Per-channel statistics the
+            clips were normalised with, 0-255 scale.
         channels (int): The model's input channels ``C``.
         model_names (tuple[str, str]): Buffer names of the checkpoint's mean
-            and std.
+            and std, e.g. ``('model_mean', 'model_std')``.
         siglip_defaults (bool): As for :func:`read_image_statistics`.
             Defaults to True.
 
@@ -235,9 +222,9 @@ def clips_to_model_images(clips: Tensor, input_mean: Tensor, input_std: Tensor,
     """Turn normalised clips into an image model's normalised frames.
 
     The clips are turned back into 0-255 frames (float32), resized to
-    ``image_size`` (``F.interpolate``, skipped when the frames have that size
-    already; no clamping, as transformers' image processors on float frames),
-    normalised with the model's statistics and cast to ``dtype``.
+    ``image_size`` (skipped when the frames have that size already; no
+    clamping, as transformers' image processors on float frames), normalised
+    with the model's statistics and cast to ``dtype``.
 
     With ``antialias=True`` the resize is that of transformers' (PIL-based)
     image processors, whose filters are antialiased and whose bicubic kernel
@@ -248,17 +235,14 @@ def clips_to_model_images(clips: Tensor, input_mean: Tensor, input_std: Tensor,
     Args:
         clips (Tensor): ``[B, C, T, H, W]`` clips, ``(x - input_mean) /
             input_std`` for 0-255 pixels ``x``.
-        input_mean (Tensor): ``[1, C, 1, 1]`` mean the clips were normalised
-            with, 0-255 scale.
-        input_std (Tensor): ``[1, C, 1, 1]`` std, 0-255 scale.
-        model_mean (Tensor): ``[1, C, 1, 1]`` mean the model expects, 0-255
-            scale (see :func:`read_image_statistics`).
-        model_std (Tensor): ``[1, C, 1, 1]`` std the model expects.
+        input_mean, input_std (Tensor): ``[1, C, 1, 1]`` statistics the
+            clips were normalised with, 0-255 scale.
+        model_mean, model_std (Tensor): ``[1, C, 1, 1]`` statistics the model
+            expects, 0-255 scale (:func:`read_image_statistics`).
         image_size (int): Side ``S`` of the square output images.
         interpolation (str): ``'bilinear'`` or ``'bicubic'``.
         dtype (torch.dtype): Dtype of the output (the model's).
-        antialias (bool): Resize with ``F.interpolate``'s antialiasing, as
-            transformers' image processors do. Defaults to True.
+        antialias (bool): See above. Defaults to True.
 
     Returns:
         Tensor: ``[B * T, C, S, S]`` images, frame-major within a sample

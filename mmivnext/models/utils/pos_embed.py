@@ -256,16 +256,13 @@ def pos_embed_load_pre_hook(module, state_dict: dict, prefix: str,
                             local_metadata: dict, strict: bool,
                             missing_keys: list, unexpected_keys: list,
                             error_msgs: list) -> None:
-    """Load-state-dict pre-hook resizing ``pos_embed`` to the module's grid.
+    """Load-state-dict pre-hook resizing ``pos_embed`` to the module's grid
+    (``'sincos_3d'`` in the module docstring).
 
-    For modules with a ``pos_embed [1, num_cls + T'H'W', C]`` parameter or
-    buffer, a persistent ``pos_embed_grid`` buffer (the ``(T', H', W')`` grid)
-    and the attributes ``grid_size`` and ``num_cls_tokens``; register it with
+    For any module with ``pos_embed``, ``pos_embed_grid``, ``grid_size`` and
+    ``num_cls_tokens``; register it with
     ``module._register_load_state_dict_pre_hook(pos_embed_load_pre_hook,
-    with_module=True)``. The checkpoint's grid is its ``pos_embed_grid``
-    entry or, without one, inferred from the token count
-    (:func:`infer_pos_embed_grid`). Checkpoints of another frame count or
-    resolution then load strictly, with a log line saying what was resized.
+    with_module=True)``.
     """
     key, grid_key = prefix + 'pos_embed', prefix + 'pos_embed_grid'
     pos_embed = state_dict.get(key)
@@ -334,12 +331,10 @@ def register_pos_embed(module: nn.Module, pos_embed_type: str,
     with its load hooks.
 
     Sets ``module.pos_embed_type``, ``module.pos_embed_learnable`` and
-    ``module.pos_embed`` (None with ``'rope_3d'``, else
-    :func:`initial_pos_embed` of ``module.grid_size``) and registers
-    ``pos_embed_grid`` (not with ``'rope_3d'``) and the load-state-dict
-    pre-hooks, in this order: :func:`rebuild_fixed_table_load_pre_hook`
-    (fixed 1-D tables only), then :func:`pos_embed_load_pre_hook`; none
-    with ``'rope_3d'``.
+    ``module.pos_embed`` (None with ``'rope_3d'``); registers
+    ``pos_embed_grid`` and the load-state-dict pre-hooks, in this order:
+    :func:`rebuild_fixed_table_load_pre_hook` (fixed 1-D tables only), then
+    :func:`pos_embed_load_pre_hook`.
 
     Args:
         module (nn.Module): A module with ``embed_dims``, ``grid_size`` and
