@@ -23,6 +23,9 @@ Examples::
     python benchmarks/bench_train_step.py --stage 1 --size tiny
     python benchmarks/bench_train_step.py --stage 2 --size base --batch 1 \\
         --warmup 1 --iters 2
+    # the predictor's local layers, dense masked SDPA vs the blocked kernel
+    python benchmarks/bench_train_step.py --stage 2 --size base --warmup 0 \
+        --iters 1 --local-attn-kernels dense blocked
     # on a GPU: bf16 autocast with bf16 teachers, as the configs train
     python benchmarks/bench_train_step.py --stage 1 --size base --batch 32 \\
         --amp --device cuda
@@ -92,6 +95,12 @@ def parse_args(argv=None):
                         help='torch.compile the student encoder (inductor)')
     parser.add_argument('--sdpa-backends', nargs='+', default=None,
                         help='restrict SDPA kernels, e.g. math')
+    parser.add_argument('--local-attn-kernels', nargs='+', default=None,
+                        choices=('dense', 'blocked', 'flex'),
+                        help='instead of the per-part table, time plain '
+                        'steps of the same model and clips with each of '
+                        'these kernels of the predictor\'s local layers, '
+                        'in turn; ratios against the first')
     parser.add_argument('--flops-only', action='store_true',
                         help='count the FLOPs of a step per clip (one '
                         'forward on the meta device) and exit; no timing')
@@ -330,6 +339,42 @@ def run(args) -> Dict[str, object]:
                 clip_shape=tuple(clips.shape))
 
 
+def compare_local_attn_kernels(args) -> List[Dict[str, object]]:
+    """Plain steps with each of ``args.local_attn_kernels`` in turn (step
+    ``i`` draws the same masks and noise for every kernel); rows of median
+    step times and their ratios to the first kernel's."""
+    device = setup(args)
+    MMLogger.get_instance('mmengine').setLevel('WARNING')
+    hf_logging.disable_progress_bar()
+    model, optim_wrapper, clips = build(args, device)
+    model.train()
+    if getattr(model, 'predictor', None) is None or not hasattr(
+            model.predictor, 'local_attn_kernel'):
+        raise SystemExit('--local-attn-kernels: this model has no '
+                         'ModernBertPredictor')
+
+    def plain_step():
+        with optim_wrapper.optim_context(model):
+            losses = model(clips, mode='loss')
+        loss, _ = model.parse_losses(losses)
+        optim_wrapper.update_params(loss)
+
+    kernels = args.local_attn_kernels
+    times = {kernel: [] for kernel in kernels}
+    for i in range(args.warmup + args.iters):
+        for kernel in kernels:
+            model.predictor.local_attn_kernel = kernel
+            torch.manual_seed(args.seed + i)
+            seconds = time_fn(plain_step, device, 0, 1)[0]
+            if i >= args.warmup:
+                times[kernel].append(seconds)
+    reference = median(times[kernels[0]])
+    return [{'local attention': kernel, 'step ms': median(t) * 1e3,
+             f'x {kernels[0]}': median(t) / reference,
+             'steps ms': ' '.join(f'{x * 1e3:.0f}' for x in t)}
+            for kernel, t in times.items()]
+
+
 def count_flops(args) -> Dict[str, float]:
     """Per-clip FLOPs of each part: the model runs one forward on the meta
     device (shapes only) to draw the masks the counts need."""
@@ -365,6 +410,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     args = parse_args(argv)
     if args.flops_only:
         return count_flops(args)
+    if args.local_attn_kernels:
+        rows = compare_local_attn_kernels(args)
+        print(f'# Stage {args.stage} train step, {args.size}, batch '
+              f'{args.batch or (8 if args.size == "tiny" else 1)}: the '
+              f'predictor\'s local layers with each kernel')
+        print(f'# {environment()}; {args.warmup} warmup + {args.iters} timed '
+              f'steps per kernel, interleaved (medians)')
+        print(format_table(rows))
+        return rows
     result = run(args)
     batch, _, frames, height, width = result['clip_shape']
     print(f'# Stage {args.stage} train step, {args.size}: {batch} clips x '

@@ -7,8 +7,10 @@ Conventions (those of model FLOP utilisation, MFU):
   (``Q K^T`` and ``A V``, ``4 * q_tokens * kv_tokens * dims``). Norms,
   activations, softmax and elementwise ops are left out (they are memory
   bound and a few percent of a ViT's FLOPs);
-* attention is counted dense: a sliding-window layer (ModernBERT's local
-  layers) computes all scores with a mask, so it is counted as global;
+* a sliding-window layer (ModernBERT's local layers) counts the query-key
+  pairs inside its window (:func:`sliding_window_pairs`), whichever kernel
+  runs it: the dense fallback computes all scores and masks most of them,
+  the blocked kernel about twice the window (hardware FLOPs, not counted);
 * a trained part's backward costs twice its forward (the gradients of its
   inputs and of its weights), so its step costs ``3 x`` its forward
   (:data:`TRAIN_FACTOR`); a frozen teacher runs its forward only;
@@ -37,6 +39,14 @@ def attention_flops(q_tokens: int, kv_tokens: int, dims: int) -> int:
     """FLOPs of ``softmax(Q K^T) V`` for ``q_tokens`` queries over
     ``kv_tokens`` keys, all heads together ``dims`` wide."""
     return 4 * q_tokens * kv_tokens * dims
+
+
+def sliding_window_pairs(tokens: int, half_window: int) -> int:
+    """Query-key pairs ``(i, j)`` of ``tokens`` tokens with ``|i - j| <=
+    half_window``: ``L (2 w + 1) - w (w + 1)``, ``w = min(half_window,
+    L - 1)`` (the window clipped at both ends of the sequence)."""
+    w = min(half_window, tokens - 1)
+    return tokens * (2 * w + 1) - w * (w + 1)
 
 
 def tokenwise_flops(module: nn.Module, tokens: int) -> int:
@@ -108,13 +118,19 @@ def vit3d_train_flops(model: nn.Module, num_patches: int,
 def predictor_flops(predictor: nn.Module, num_positions: int) -> int:
     """Forward FLOPs of a predictor (``ModernBertPredictor`` or
     ``VisionTransformerPredictor``) filling ``num_positions`` grid positions
-    (visible + masked) of one clip."""
+    (visible + masked) of one clip; local layers count their window."""
     tokens = predictor.num_cls_tokens + num_positions
     layers = getattr(predictor, 'layers', None)
     if layers is None:
         layers = predictor.blocks
-    return tokenwise_flops(predictor.proj, tokens) + transformer_flops(
-        layers, tokens, predictor.embed_dims)
+    flops = tokenwise_flops(predictor.proj, tokens)
+    for layer in layers:
+        half_window = getattr(layer, 'half_window', None)  # local layers
+        pairs = tokens * tokens if half_window is None else \
+            sliding_window_pairs(tokens, half_window)
+        flops += tokenwise_flops(layer, tokens) + attention_flops(
+            1, pairs, predictor.embed_dims)
+    return flops
 
 
 def siglip_flops(vision_model: nn.Module, num_frames: int, num_patches: int,

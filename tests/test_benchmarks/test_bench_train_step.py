@@ -35,6 +35,18 @@ def test_train_step_table(stage, tmp_path, capsys):
     assert '| step (plain)' in out and 'clips/s' in out
 
 
+def test_local_attn_kernels_table(tmp_path, capsys):
+    rows = bench.main(['--stage', '2', '--size', 'tiny', '--batch', '2',
+                       '--warmup', '0', '--iters', '1', '--cache-dir',
+                       str(tmp_path), '--local-attn-kernels', 'dense',
+                       'blocked'])
+    assert [row['local attention'] for row in rows] == ['dense', 'blocked']
+    assert rows[0]['x dense'] == 1 and rows[1]['x dense'] > 0
+    assert all(row['step ms'] > 0 for row in rows)
+    assert "predictor's local layers with each kernel" in \
+        capsys.readouterr().out
+
+
 def test_memory_table(tmp_path):
     table = memory.main(['--stage', '1', '--size', 'tiny', '--batch', '2',
                          '--cache-dir', str(tmp_path)])

@@ -52,9 +52,13 @@ def test_predictors(tmp_path):
     bert = save_tiny_modernbert(str(tmp_path / 'bert'), hidden_size=32,
                                 num_heads=2, local_attention=8)
     grid = (2, 2, 2)
+    L = 4 + 8  # longer than the local window of 9
+    bert_predictor = ModernBertPredictor(
+        in_dims=64, grid_size=grid, num_cls_tokens=4, num_layers=2,
+        pretrained=bert, local_attn_kernel='dense')
+    assert [layer.half_window for layer in bert_predictor.layers] == [4, 4]
     for predictor in (
-            ModernBertPredictor(in_dims=64, grid_size=grid, num_cls_tokens=4,
-                                num_layers=2, pretrained=bert),
+            bert_predictor,
             VisionTransformerPredictor(in_dims=64, grid_size=grid,
                                        num_cls_tokens=4, embed_dims=48,
                                        num_layers=2, num_heads=4)):
@@ -62,7 +66,22 @@ def test_predictors(tmp_path):
         tokens = torch.randn(1, 4 + 3, 64)
         expected = counted(lambda: predictor(tokens, order[:, :3],
                                              order[:, 3:]))
+        # The dense kernel multiplies all L^2 query-key pairs of a local
+        # layer; the count has the window's pairs only.
+        if predictor is bert_predictor:
+            expected -= 2 * (flops.attention_flops(L, L, 32) -
+                             flops.attention_flops(
+                                 1, flops.sliding_window_pairs(L, 4), 32))
         assert flops.predictor_flops(predictor, 8) == expected
+
+
+@pytest.mark.parametrize('tokens', [1, 3, 5, 6, 20])
+def test_sliding_window_pairs(tokens):
+    """The closed form against the mask the local layers use."""
+    from mmivnext.models.predictors.modernbert_layer import \
+        sliding_window_mask
+    assert flops.sliding_window_pairs(tokens, 4) == int(
+        sliding_window_mask(tokens, 4).sum())
 
 
 def test_siglip(tmp_path):

@@ -12,9 +12,14 @@ unchanged:
 
 What this module fixes around it:
 
-* attention always runs through :func:`torch.nn.functional.
-  scaled_dot_product_attention` (any device; the config's
-  ``attn_implementation`` is not used);
+* attention runs through :func:`predictor_attention` (the config's
+  ``attn_implementation`` is not used), whose kernel follows from the form of
+  the mask the caller passes: none or a boolean
+  ``[L, L]`` mask runs PyTorch's SDPA over all tokens; a :class:`SlidingWindow`
+  runs SDPA block by block over the band of blocks the window reaches
+  (:func:`blocked_sliding_window_attention`); a FlexAttention ``BlockMask``
+  (:func:`sliding_window_block_mask`) runs ``flex_attention``, which skips
+  the blocks outside the window;
 * rotary position embeddings of positions ``0 .. L-1`` over the 1-D token
   sequence ("rotate-half" convention) come from transformers'
   ``ModernBertRotaryEmbedding`` but stay float32 whatever the activations'
@@ -28,13 +33,21 @@ What this module fixes around it:
   layer keeps its type when the last ``k`` layers are taken.
 
 ``tests/test_models/test_predictors/test_modernbert_layer.py`` checks the layer
-against that formula, written out independently.
+against that formula, written out independently, and the three kernels of
+a local layer against each other.
 """
 import copy
-from typing import Optional, Tuple
+import functools
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.attention.flex_attention import (BlockMask, create_block_mask,
+                                               flex_attention)
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.models.modernbert.modeling_modernbert import (
     ModernBertEncoderLayer, ModernBertRotaryEmbedding)
 
@@ -72,6 +85,134 @@ def sliding_window_mask(seq_len: int, half_window: int,
     return (positions[:, None] - positions[None, :]).abs() <= half_window
 
 
+@dataclass(frozen=True)
+class SlidingWindow:
+    """The attention mask of a local layer run by
+    :func:`blocked_sliding_window_attention`: token ``i`` attends to the
+    tokens ``j`` with ``|i - j| <= half_window``; queries go in blocks of
+    ``block_size``."""
+    half_window: int
+    block_size: int
+
+
+def blocked_sliding_window_attention(query: Tensor, key: Tensor, value: Tensor,
+                                     window: SlidingWindow,
+                                     scale: Optional[float] = None,
+                                     dropout_p: float = 0.) -> Tensor:
+    """Sliding-window attention computed only over the band of key blocks
+    the window reaches.
+
+    The ``L`` queries are cut into ``n = ceil(L / b)`` blocks of ``b =
+    window.block_size``; block ``k`` attends to the ``b + 2 h`` keys
+    ``k b - h .. (k + 1) b + h - 1`` (``h = window.half_window``), masked to
+    ``|i - j| <= h`` and ``0 <= j < L``, in one batched SDPA call: about
+    ``L (b + 2 h)`` scores instead of ``L^2``. Padded query rows attend to
+    the padded keys and are dropped.
+
+    Args:
+        query, key, value (Tensor): ``[B, H, L, d]``.
+        window (SlidingWindow): Half window and block size.
+        scale (float, optional): Score scale; SDPA's ``d ** -0.5`` if None.
+        dropout_p (float): Attention dropout. Defaults to 0.
+
+    Returns:
+        Tensor: ``[B, H, L, d]``, as SDPA with :func:`sliding_window_mask`.
+    """
+    B, H, L, d = query.shape
+    h, b = window.half_window, window.block_size
+    n = -(-L // b)
+    pad = n * b - L
+    span = b + 2 * h
+    q = F.pad(query, (0, 0, 0, pad)).view(B, H * n, b, d)
+    # Keys and values padded by h in front and h + pad behind; the window of
+    # block k starts at padded position k b.
+    k, v = (F.pad(t, (0, 0, h, h + pad)).unfold(2, span, b).transpose(
+        -1, -2).reshape(B, H * n, span, d) for t in (key, value))
+    i = torch.arange(n * b, device=query.device).view(n, b, 1)
+    j = (torch.arange(n, device=query.device).view(n, 1, 1) * b - h +
+         torch.arange(span, device=query.device))  # [n, 1, span]
+    mask = ((i - j).abs() <= h) & (j >= 0) & (j < L) | (i >= L)
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask.repeat(H, 1, 1), dropout_p=dropout_p,
+        scale=scale)  # [B, H * n, b, d]
+    return out.view(B, H, n * b, d)[:, :, :L]
+
+
+@functools.lru_cache(maxsize=8)
+def sliding_window_block_mask(seq_len: int, half_window: int,
+                              device: Optional[torch.device] = None
+                              ) -> BlockMask:
+    """FlexAttention ``BlockMask`` of :func:`sliding_window_mask` (blocks of
+    128 tokens; those outside the window are skipped). Cached: building one
+    evaluates the window for every block pair (seconds on a CPU at 8196
+    tokens)."""
+
+    def in_window(batch, head, q_idx, kv_idx):
+        return (q_idx - kv_idx).abs() <= half_window
+
+    return create_block_mask(in_window, None, None, seq_len, seq_len,
+                             device=device)
+
+
+_compiled_flex_attention = None
+
+
+def _flex_attention(*args, **kwargs) -> Tensor:
+    """``flex_attention`` compiled once (uncompiled it materialises every
+    score)."""
+    global _compiled_flex_attention
+    if _compiled_flex_attention is None:
+        _compiled_flex_attention = torch.compile(flex_attention)
+    return _compiled_flex_attention(*args, **kwargs)
+
+
+#: Masks a layer's ``attn_mask`` may be: the kernel follows from its form.
+AttentionMask = Union[None, Tensor, SlidingWindow, BlockMask]
+
+
+def predictor_attention(module: nn.Module, query: Tensor, key: Tensor,
+                        value: Tensor, attention_mask: AttentionMask,
+                        dropout: float = 0., scaling: Optional[float] = None,
+                        **kwargs) -> Tuple[Tensor, None]:
+    """The attention function of every :class:`ModernBertLayer`
+    (transformers' attention-interface signature, registered as
+    ``'mmivnext_predictor'``).
+
+    Args:
+        module (nn.Module): The calling ``ModernBertAttention``.
+        query, key, value (Tensor): ``[B, H, L, d]``.
+        attention_mask: None (global) or a boolean ``[L, L]`` mask: SDPA over
+            all tokens (transformers' ``sdpa`` function); a
+            :class:`SlidingWindow`: :func:`blocked_sliding_window_attention`;
+            a ``BlockMask``: compiled ``flex_attention`` (no backward on CPU
+            in torch 2.13).
+        dropout (float): Attention dropout.
+        scaling (float, optional): Score scale.
+        **kwargs: transformers' other arguments (``sliding_window``,
+            ``deterministic``), passed on to its ``sdpa`` function.
+
+    Returns:
+        tuple[Tensor, None]: ``[B, L, H, d]`` and no attention weights.
+    """
+    if isinstance(attention_mask, SlidingWindow):
+        out = blocked_sliding_window_attention(query, key, value,
+                                               attention_mask, scaling, dropout)
+    elif isinstance(attention_mask, BlockMask):
+        if dropout:
+            raise ValueError('flex_attention has no attention dropout; use '
+                             "local_attn_kernel='blocked' with dropout.")
+        out = _flex_attention(query, key, value, block_mask=attention_mask,
+                              scale=scaling)
+    else:
+        return sdpa_attention_forward(module, query, key, value,
+                                      attention_mask, dropout=dropout,
+                                      scaling=scaling, **kwargs)
+    return out.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register('mmivnext_predictor', predictor_attention)
+
+
 class ModernBertLayer(ModernBertEncoderLayer):
     """Layer ``layer_idx`` of a ModernBERT model (module docstring).
 
@@ -100,9 +241,9 @@ class ModernBertLayer(ModernBertEncoderLayer):
             raise NotImplementedError(
                 f'Only the default RoPE is supported; layer {layer_idx} has '
                 f"rope_type {rope['rope_type']!r}.")
-        if config._attn_implementation != 'sdpa':
+        if config._attn_implementation != 'mmivnext_predictor':
             config = copy.deepcopy(config)
-            config._attn_implementation = 'sdpa'
+            config._attn_implementation = 'mmivnext_predictor'
         super().__init__(config, layer_idx)
         self.rope_theta = float(rope['rope_theta'])
         self.half_window = None if layer_type == GLOBAL_ATTENTION else \
@@ -134,15 +275,17 @@ class ModernBertLayer(ModernBertEncoderLayer):
                 norm.reset_parameters()
 
     def forward(self, x: Tensor, rope: Tuple[Tensor, Tensor],
-                attn_mask: Optional[Tensor] = None) -> Tensor:
+                attn_mask: AttentionMask = None) -> Tensor:
         """Run the layer.
 
         Args:
             x (Tensor): ``[B, L, D]``.
             rope (tuple[Tensor, Tensor]): ``cos``, ``sin`` of
                 :func:`rotary_cos_sin` for this layer's attention type.
-            attn_mask (Tensor, optional): :func:`sliding_window_mask` of this
-                layer's ``half_window`` for a local layer; None for a global one.
+            attn_mask: None for a global layer; for a local one, this layer's
+                window as :func:`sliding_window_mask`, a :class:`SlidingWindow`
+                or :func:`sliding_window_block_mask` (it picks the kernel,
+                :func:`predictor_attention`).
 
         Returns:
             Tensor: ``[B, L, D]``.

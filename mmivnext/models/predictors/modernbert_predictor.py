@@ -27,7 +27,8 @@ predictor, kept in Stage 2):
 * The layers run with flash-attn's varlen interface on ``num_cls + N`` tokens
   per clip in grid order (cls first), RoPE positions ``0 .. L-1`` per clip.
   Here they are transformers' ``ModernBertEncoderLayer`` s run with PyTorch's
-  SDPA (:mod:`.modernbert_layer`), on any device.
+  SDPA (:mod:`.modernbert_layer`), on any device; the local layers only
+  compute the blocks of scores their window reaches (``local_attn_kernel``).
 
 A converter of their Stage-1 checkpoint would map ``bert_mask_token`` ->
 ``mask_token``, ``diff_pos_embed`` -> ``pos_embed``, ``to_bert_proj.head.0`` /
@@ -44,7 +45,8 @@ from torch.utils.checkpoint import checkpoint
 
 from mmivnext.registry import MODELS
 from .base_predictor import BasePredictor
-from .modernbert_layer import (ModernBertLayer, rotary_cos_sin,
+from .modernbert_layer import (ModernBertLayer, SlidingWindow,
+                               rotary_cos_sin, sliding_window_block_mask,
                                sliding_window_mask)
 
 
@@ -131,10 +133,28 @@ class ModernBertPredictor(BasePredictor):
             Defaults to ``'pretrained'``.
         with_cp (bool): Gradient checkpointing of each layer while training.
             Defaults to False.
+        local_attn_kernel (str): How the local layers attend (all three
+            compute the same attention):
+
+            * ``'blocked'``: SDPA over query blocks of ``local_attention``
+              tokens, each with the keys its window reaches, about
+              ``2 local_attention`` keys per query instead of ``L``. Any
+              device, no compilation, with gradients; the default, because
+              it is the one fast kernel that trains everywhere
+              (``docs/benchmarks.md`` has its step times).
+            * ``'flex'``: ``torch.nn.attention.flex_attention`` with a
+              sliding-window ``BlockMask``, compiled with ``torch.compile``
+              on first use; for GPUs (torch 2.13 has no FlexAttention
+              backward on CPU).
+            * ``'dense'``: SDPA over all ``L`` tokens with a boolean mask
+              (the reference, and the fallback).
+
+            Defaults to ``'blocked'``.
         init_cfg (dict | list, optional): MMEngine init config.
     """
 
     INITS = ('pretrained', 'none')
+    LOCAL_ATTN_KERNELS = ('blocked', 'flex', 'dense')
 
     def __init__(self,
                  in_dims: int,
@@ -144,9 +164,14 @@ class ModernBertPredictor(BasePredictor):
                  pretrained: Union[str, dict] = 'answerdotai/ModernBERT-large',
                  init: str = 'pretrained',
                  with_cp: bool = False,
+                 local_attn_kernel: str = 'blocked',
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         if init not in self.INITS:
             raise ValueError(f'init must be one of {self.INITS}, got {init!r}.')
+        if local_attn_kernel not in self.LOCAL_ATTN_KERNELS:
+            raise ValueError(f'local_attn_kernel must be one of '
+                             f'{self.LOCAL_ATTN_KERNELS}, got '
+                             f'{local_attn_kernel!r}.')
         if isinstance(pretrained, dict) and init == 'pretrained':
             raise ValueError("init='pretrained' needs a checkpoint name or "
                              'folder as pretrained, got a config dict.')
@@ -163,6 +188,7 @@ class ModernBertPredictor(BasePredictor):
         self.num_layers = num_layers
         self.init = init
         self.with_cp = with_cp
+        self.local_attn_kernel = local_attn_kernel
         #: Indices of ``layers`` in the original ModernBERT model.
         self.layer_indices: Tuple[int, ...] = tuple(
             range(total - num_layers, total))
@@ -181,6 +207,15 @@ class ModernBertPredictor(BasePredictor):
             for layer in self.layers:
                 layer.reset_parameters(std, std / (2. * total)**.5, cutoff)
 
+    def _local_mask(self, seq_len: int, half_window: int,
+                    device: torch.device):
+        """The mask of a local layer in :attr:`local_attn_kernel`'s form."""
+        if self.local_attn_kernel == 'blocked':
+            return SlidingWindow(half_window, max(2 * half_window, 1))
+        if self.local_attn_kernel == 'flex':
+            return sliding_window_block_mask(seq_len, half_window, device)
+        return sliding_window_mask(seq_len, half_window, device)
+
     def _forward_layers(self, x: Tensor) -> Tensor:
         """Run the layers: ``[B, L, D]`` -> ``[B, L, D]``."""
         L = x.shape[1]
@@ -193,7 +228,7 @@ class ModernBertPredictor(BasePredictor):
             mask = None
             if not layer.is_global:
                 if layer.half_window not in masks:
-                    masks[layer.half_window] = sliding_window_mask(
+                    masks[layer.half_window] = self._local_mask(
                         L, layer.half_window, x.device)
                 mask = masks[layer.half_window]
             rope = ropes[kind]

@@ -87,14 +87,9 @@ class FrozenVideoTeacher(BaseFrozenTeacher):
     per patch, in the encoder's flattened ``(t, h, w)`` order, so the targets
     of masked tokens are ``gather_tokens(teacher(inputs), masked)``.
 
-    Frozen as :class:`~mmivnext.models.teachers.SigLIPTeacher` is (see
-    :class:`BaseFrozenTeacher`): the encoder, :attr:`encoder`, is held outside
-    the module tree, so it is in no optimizer, no parent ``state_dict`` (no
-    ``teacher.`` keys: the weights come from ``checkpoint`` each time the
-    model is built), not reached by a parent ``init_cfg`` nor by DDP; the
-    parent's ``.to()`` / ``.cuda()`` move it; it stays in eval mode and
-    :meth:`forward` runs under ``torch.no_grad()``. Its parameters have
-    ``requires_grad=False``.
+    Frozen and held outside the module tree as every teacher is
+    (:class:`BaseFrozenTeacher`): its weights come from ``checkpoint`` each
+    time the model is built.
 
     **Loading is strict.** Every weight of the encoder must be in the
     checkpoint and every checkpoint weight under ``prefix`` must fit, or a

@@ -52,6 +52,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.hooks import RemovableHandle
 from transformers import Siglip2VisionModel
 
 from mmivnext.registry import MODELS
@@ -63,6 +64,10 @@ from ..utils.hf_image import (SIGLIP_MODEL_CLASSES, clips_to_model_images,
                               run_siglip_vision_model)
 from ..utils.dtypes import parse_teacher_dtype
 from .base_frozen_teacher import BaseFrozenTeacher
+
+
+class _LastStateKept(Exception):
+    """Ends a teacher forward once the last hidden state it needs is kept."""
 
 
 @dataclass
@@ -109,16 +114,9 @@ class SigLIPTeacher(BaseFrozenTeacher):
     ``rescale_factor``, ``resample``); without one, SigLIP's ``mean = std =
     0.5`` in 0-1 scale and bicubic resizing.
 
-    Frozen for real
-    ---------------
-    The transformers model is held *outside* the module tree (as the plain
-    attribute :attr:`vision_model`, see :class:`BaseFrozenTeacher`): no
-    optimizer, parent ``state_dict`` (no ``teacher.`` keys), parent
-    ``init_cfg`` or DDP reaches it, while ``.to()`` / ``.cuda()`` on the
-    parent still move it. Its only buffers are the non-persistent
-    normalisation statistics. Its parameters have ``requires_grad=False``, it
-    stays in eval mode whatever ``train()`` says, and :meth:`forward` runs
-    under ``torch.no_grad()``.
+    Frozen and held outside the module tree as every teacher is
+    (:class:`BaseFrozenTeacher`), as the plain attribute :attr:`vision_model`;
+    its only buffers are the non-persistent normalisation statistics.
 
     Grid
     ----
@@ -136,7 +134,9 @@ class SigLIPTeacher(BaseFrozenTeacher):
         layers (Sequence[int]): Indices into transformers' hidden states
             (``0`` = patch embeddings, ``i`` = output of encoder layer ``i``,
             before the post-layernorm; negative from the end, ``-1`` = last
-            layer) to return. Defaults to the last six layers.
+            layer) to return; only these are kept during the forward, and
+            when neither pooled output nor attention is asked for, no layer
+            after the last of them runs. Defaults to the last six layers.
         input_mean (Sequence[float]): Per-channel mean the clips were
             normalised with, 0-255 scale. Defaults to ImageNet's.
         input_std (Sequence[float]): Per-channel std, 0-255 scale. Defaults to
@@ -278,21 +278,25 @@ class SigLIPTeacher(BaseFrozenTeacher):
         # [B * T, 1, N_t] (need_weights and average_attn_weights default to
         # True); catch them on the way out.
         captured = []
-        hook = None
+        hooks = []
         if return_attention:
-            hook = self.vision_model.head.attention.register_forward_hook(
-                lambda module, args, output: captured.append(output[1]))
+            hooks.append(self.vision_model.head.attention.register_forward_hook(
+                lambda module, args, output: captured.append(output[1])))
+        states = {}
+        hooks += self._keep_hidden_states(
+            states, stop_after_last=not (return_pooled or return_attention))
         try:
-            output = run_siglip_vision_model(
-                self.vision_model, images,
-                output_hidden_states=bool(self.layers))
+            output = run_siglip_vision_model(self.vision_model, images,
+                                             output_hidden_states=False)
+        except _LastStateKept:
+            output = None
         finally:
-            if hook is not None:
+            for hook in hooks:
                 hook.remove()
 
         height, width = self.token_grid
         hidden_states = [
-            F.normalize(output.hidden_states[i].float(), dim=-1).view(
+            F.normalize(states[i].float(), dim=-1).view(
                 batch, frames, height * width, -1) for i in self.layers
         ]
         pooled = attention = None
@@ -309,6 +313,42 @@ class SigLIPTeacher(BaseFrozenTeacher):
             pooled=pooled,
             attention=attention,
             grid_size=(frames, height, width))
+
+    def _keep_hidden_states(self, states: dict, stop_after_last: bool
+                            ) -> List[RemovableHandle]:
+        """Hooks that put hidden state ``k`` of :attr:`layers` into
+        ``states[k]`` during a forward, so that only those are kept
+        (transformers' ``output_hidden_states`` keeps all ``n + 1``).
+
+        State ``k < n`` is the input of encoder layer ``k``, state ``n`` the
+        output of the last layer (before ``post_layernorm``). With
+        ``stop_after_last``, the hook of the last state needed raises
+        :class:`_LastStateKept`, so no later layer runs.
+
+        Returns:
+            list[RemovableHandle]: The hooks, to remove after the forward.
+        """
+        layers = self.vision_model.encoder.layers
+        last = max(self.layers, default=None)
+
+        def keeper(k):
+            def keep(hidden):
+                states[k] = hidden
+                if stop_after_last and k == last:
+                    raise _LastStateKept
+
+            return keep
+
+        hooks = []
+        for k in set(self.layers):
+            keep = keeper(k)
+            if k < len(layers):
+                hooks.append(layers[k].register_forward_pre_hook(
+                    lambda module, args, keep=keep: keep(args[0])))
+            else:
+                hooks.append(layers[-1].register_forward_hook(
+                    lambda module, args, output, keep=keep: keep(output)))
+        return hooks
 
     def targets(self, inputs: Tensor) -> Tensor:
         """The last of :attr:`layers`, ``[B, T * N_t, C_t]`` (one frame per

@@ -12,11 +12,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from predictor_helpers import TINY_BERT
+from torch.nn.attention.flex_attention import flex_attention
 from torch.testing import assert_close
 
-from mmivnext.models.predictors import ModernBertPredictor
+from mmivnext.models.predictors import ModernBertPredictor, modernbert_layer
 from mmivnext.models.predictors.modernbert_layer import (
-    ModernBertLayer, rotary_cos_sin, sliding_window_mask)
+    ModernBertLayer, SlidingWindow, blocked_sliding_window_attention,
+    predictor_attention, rotary_cos_sin,
+    sliding_window_block_mask, sliding_window_mask)
+from mmivnext.models.utils import sdpa_backends_context
 
 L = 21  # longer than the local window (8): the window matters
 
@@ -153,3 +157,67 @@ def test_whole_predictor_stack_follows_the_formula():
     with torch.no_grad():
         assert_close(predictor._forward_layers(x), expected)
     assert [layer.half_window for layer in predictor.layers] == [4, None, 4, 4]
+
+
+# ------------------------------------------------ local-attention kernels
+def dense_window_attention(q, k, v, half_window):
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=sliding_window_mask(q.shape[2], half_window))
+
+
+@pytest.mark.parametrize('seq_len,half_window,block', [
+    (21, 4, 8),  # L not a multiple of the block; padding over h rows
+    (24, 4, 8),  # a multiple
+    (5, 4, 8),  # L shorter than the window
+    (21, 3, 4),  # block smaller than the window
+])
+def test_blocked_kernel_equals_dense(seq_len, half_window, block):
+    """Outputs and input gradients in float64, against masked SDPA."""
+    g = torch.Generator().manual_seed(3)
+    inputs = [torch.randn(2, 3, seq_len, 8, generator=g, dtype=torch.float64,
+                          requires_grad=True) for _ in range(3)]
+    window = SlidingWindow(half_window, block)
+    results = []
+    for run in (lambda *t: dense_window_attention(*t, half_window),
+                lambda *t: blocked_sliding_window_attention(*t, window)):
+        out = run(*inputs)
+        grads = torch.autograd.grad((out * out.detach().cos()).sum(), inputs)
+        results.append((out, *grads))
+    for got, expected in zip(results[1], results[0]):
+        assert_close(got, expected)
+
+
+def test_blocked_kernel_skips_blocks_outside_the_window():
+    """It multiplies only the band of blocks: n b (b + 2 h) scores per head,
+    not L^2 (SDPA unfused, so that the counter sees its products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    B, H, L, d, h, b = 1, 2, 200, 8, 4, 8
+    q = k = v = torch.randn(B, H, L, d)
+    counted = []
+    for run in (lambda: dense_window_attention(q, k, v, h),
+                lambda: blocked_sliding_window_attention(
+                    q, k, v, SlidingWindow(h, b))):
+        with sdpa_backends_context(['math']), \
+                FlopCounterMode(display=False) as counter:
+            run()
+        counted.append(counter.get_total_flops())
+    n = -(-L // b)
+    assert counted == [4 * B * H * L * L * d,
+                       4 * B * H * n * b * (b + 2 * h) * d]
+
+
+def test_flex_kernel_equals_dense(monkeypatch):
+    """flex_attention with the sliding-window BlockMask, through the layers'
+    attention function, float32 (forward only: torch 2.13 has no
+    FlexAttention backward on CPU). Uncompiled here (its compilation takes
+    ~10 s on 2 cores; the kernel is torch's): the same blocks are skipped.
+    Sums of at most d = 8 products and softmaxes over at most 9 scores: a few
+    eps of order-one values apart by summation order."""
+    monkeypatch.setattr(modernbert_layer, '_compiled_flex_attention',
+                        flex_attention)
+    g = torch.Generator().manual_seed(4)
+    q, k, v = (torch.randn(1, 2, 21, 8, generator=g) for _ in range(3))
+    out, _ = predictor_attention(None, q, k, v,
+                                 sliding_window_block_mask(21, 4))
+    assert_close(out.transpose(1, 2), dense_window_attention(q, k, v, 4),
+                 **tolerance(torch.float32))

@@ -154,6 +154,24 @@ def test_gradient_checkpointing_same_result(tiny_modernbert_dir):
     assert_close(grads[0][1], grads[1][1])
 
 
+def test_local_attention_kernels_agree(tiny_modernbert_dir):
+    """The blocked kernel (the default) gives the dense path's outputs and
+    gradients, in float64; L = 20 is longer than the window (9)."""
+    tokens, vis, msk = random_inputs()
+    results = []
+    for kernel in ('dense', 'blocked'):
+        predictor = build(tiny_modernbert_dir, local_attn_kernel=kernel)
+        predictor.double().train()
+        out = predictor(tokens.double(), vis, msk)
+        (out * out.detach().cos()).sum().backward()
+        results.append([out] + [p.grad for p in predictor.parameters()])
+    assert build(tiny_modernbert_dir).local_attn_kernel == 'blocked'
+    for got, expected in zip(results[1], results[0]):
+        assert_close(got, expected)
+    with pytest.raises(ValueError, match='local_attn_kernel must be one of'):
+        build(tiny_modernbert_dir, local_attn_kernel='sparse')
+
+
 # ---------------------------------------------------------------- weights
 def test_pretrained_layers_equal_checkpoint_last_k(tiny_modernbert_dir):
     predictor = build(tiny_modernbert_dir, num_layers=4)

@@ -144,6 +144,41 @@ def test_requested_outputs_only(teacher):
     assert len(out.hidden_states) == 6
 
 
+def test_keeps_only_the_returned_hidden_states(ckpts):
+    """During the forward, of the 5 layers' outputs only the states of
+    ``layers`` (1 and 3: the outputs of layers 0 and 2) and the last output
+    stay alive (transformers' ``output_hidden_states`` keeps all 5); without
+    pooled output and attention, no layer after the last needed state runs;
+    the states are transformers' (test above)."""
+    import weakref
+    teacher = SigLIPTeacher(ckpts['vision'], layers=(3, 1))
+    model = teacher.vision_model
+    outputs, ran, alive = [], [], []
+
+    def record(i):
+        def hook(module, args, out):
+            ran.append(i)
+            outputs.append(weakref.ref(out))
+        return hook
+
+    hooks = [layer.register_forward_hook(record(i))
+             for i, layer in enumerate(model.encoder.layers)]
+    hooks.append(model.post_layernorm.register_forward_pre_hook(
+        lambda module, args: alive.append(
+            sum(ref() is not None for ref in outputs))))
+    inputs = clip()[0]
+    try:
+        out = teacher(inputs)
+        assert ran == [0, 1, 2, 3, 4] and alive == [3]
+        ran.clear()
+        targets = teacher.targets(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert ran == [0, 1, 2]  # state 3 is the input of layer 3
+    assert_close(targets, out.hidden_states[1].flatten(1, 2), rtol=0, atol=0)
+
+
 # --------------------------------------------------------------- preprocess
 @pytest.mark.parametrize('name,size', [('vision', 48), ('full', 48),
                                        ('vision', 32), ('full', 20)])
