@@ -123,19 +123,20 @@ def blocked_sliding_window_attention(query: Tensor, key: Tensor, value: Tensor,
     n = -(-L // b)
     pad = n * b - L
     span = b + 2 * h
-    q = F.pad(query, (0, 0, 0, pad)).view(B, H * n, b, d)
+    q = F.pad(query, (0, 0, 0, pad)).view(B, H, n, b, d)
     # Keys and values padded by h in front and h + pad behind; the window of
     # block k starts at padded position k b.
-    k, v = (F.pad(t, (0, 0, h, h + pad)).unfold(2, span, b).transpose(
-        -1, -2).reshape(B, H * n, span, d) for t in (key, value))
+    k, v = (F.pad(t, (0, 0, h, h + pad)).unfold(2, span, b).transpose(-1, -2)
+            for t in (key, value))  # [B, H, n, span, d]
     i = torch.arange(n * b, device=query.device).view(n, b, 1)
     j = (torch.arange(n, device=query.device).view(n, 1, 1) * b - h +
          torch.arange(span, device=query.device))  # [n, 1, span]
     mask = ((i - j).abs() <= h) & (j >= 0) & (j < L) | (i >= L)
+    # [n, b, span]: broadcast over batch and heads, not copied per head.
     out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask.repeat(H, 1, 1), dropout_p=dropout_p,
-        scale=scale)  # [B, H * n, b, d]
-    return out.view(B, H, n * b, d)[:, :, :L]
+        q, k, v, attn_mask=mask, dropout_p=dropout_p,
+        scale=scale)  # [B, H, n, b, d]
+    return out.reshape(B, H, n * b, d)[:, :, :L]
 
 
 @functools.lru_cache(maxsize=8)
